@@ -1,0 +1,440 @@
+r"""The loss family of hscl, as functions (the math lives here, once).
+
+Notation (SPEC.md sections 1-2). A batch holds B samples with V views each, ``z`` of shape ``[B, V, D]``,
+flattened to M = B*V embeddings z_1..z_M (row-major: embedding ``b*V + v`` is view v of sample b). Embedding i
+has an instance id u_i (its sample) and, with labels, a class y_i. The critic is
+
+    s_ij = z_i . z_j / t          (t = temperature; z is L2-normalised first unless normalize=False)
+
+For an anchor i:
+
+* positives P(i): ``positives="views"``: {j != i : u_j = u_i}; ``positives="labels"``: {j != i : y_j = y_i}.
+* negative candidates N(i): ``negatives="all"`` (UCL family): {j : u_j != u_i}, class collisions included;
+  ``negatives="other_class"`` (SCL family): {j : y_j != y_i}.
+* log-weights w_ij = log eta(s_ij) from the hardening function (none: w = 0; ExponentialTilt: w = beta s;
+  Threshold: w = 0 if s >= log tau else -inf; or a user function, see :mod:`hscl.hardening`).
+* tilted mean of e^s over the negatives (self-normalised importance weights):
+
+      log E_i = LSE_{j in N(i)} (w_ij + s_ij) - LSE_{j in N(i)} (w_ij)
+
+* scale K (``num_negatives``), default M - V (other-instance embeddings in the batch, plus the queue).
+* debiasing (Chuang et al., ``debias`` = tau_plus, only with ``negatives="all"``):
+
+      K E_i  <-  max( (K E_i - tau_plus K e^{s_ip}) / (1 - tau_plus),  K e^{-1/t} )
+
+* pair loss, p in P(i):
+
+      l_ip = -s_ip + log(e^{s_ip} + K E_i) = -s_ip + logaddexp(s_ip, log K + log E_i)
+
+* anchor loss: mean of l_ip over P(i); ``reduction="mean"``: mean over valid anchors; ``"pairs"``: mean over
+  all pairs of valid anchors (the authors' script); ``"none"``: per-anchor values of shape ``[B, V]`` (0 for
+  an invalid anchor).
+* an anchor is valid when P(i) is not empty and some w_ij > -inf over N(i). Invalid anchors are left out and
+  counted; a batch with no valid anchor gives a loss of 0 that still back-propagates, with a warning.
+
+The four losses: UCL = (all, none), H-UCL = (all, eta), SCL = (other_class, none), H-SCL = (other_class, eta).
+
+Every sum of exponentials is a log-sum-exp; inputs in half precision are computed in float32 (float64 stays
+float64), with autocast disabled inside.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import partial
+from typing import Callable, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.utils.checkpoint import checkpoint
+
+from . import _validation as V
+from .hardening import ExponentialTilt, Threshold
+
+__all__ = ["contrastive_loss", "supcon_loss", "LossStats"]
+
+
+@dataclass(frozen=True)
+class LossStats:
+    """Statistics of one loss call, for logging. Tensors are 0-d, detached, on the input's device.
+
+    Attributes:
+        num_anchors: anchors in the call (B*V, or the local ones under ``gather_distributed``).
+        num_valid: anchors with a positive and a weighted negative.
+        mean_positive_score: mean s_ip = z_i . z_p / t over the positive pairs of valid anchors.
+        mean_negative_score: mean s_ij over the negative candidates N(i) of valid anchors (unweighted).
+        effective_negatives: mean over valid anchors of exp(entropy of the normalised weights over N(i)):
+            |N(i)| without hardening, fewer the harder the tilt.
+        collision_share: with labels, the share of UCL negatives {j : u_j != u_i} that are same-class
+            collisions; ``None`` without labels.
+    """
+
+    num_anchors: Tensor
+    num_valid: Tensor
+    mean_positive_score: Tensor
+    mean_negative_score: Tensor
+    effective_negatives: Tensor
+    collision_share: Tensor | None
+
+    def as_dict(self) -> dict[str, float]:
+        """Plain floats (one host sync), with ``None`` entries left out."""
+        return {k: float(v) for k, v in vars(self).items() if v is not None}
+
+
+class _Terms(NamedTuple):
+    loss_sum: Tensor  # [c] sum over P(i) of l_ip (0 for invalid anchors)
+    num_pos: Tensor  # [c] |P(i)| as a float
+    valid: Tensor  # [c] bool
+    stats: Tensor | None  # [7] float64 partial sums (see _chunk_terms)
+
+
+@contextmanager
+def _full_precision(device: torch.device):
+    """Disable autocast: the loss is computed in the dtype chosen by ``_compute_dtype``."""
+    if torch.amp.is_autocast_available(device.type):
+        with torch.autocast(device_type=device.type, enabled=False):
+            yield
+    else:  # pragma: no cover - devices without autocast
+        yield
+
+
+def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    return torch.promote_types(dtype, torch.float32)
+
+
+def _embed(z: Tensor, normalize: bool) -> Tensor:
+    """Flatten ``[B, V, D]`` to ``[B*V, D]`` in the compute dtype, L2-normalised if asked."""
+    x = z.reshape(-1, z.shape[-1]).to(_compute_dtype(z.dtype))
+    return F.normalize(x, dim=1) if normalize else x
+
+
+def _log_debiased(log_k: float, log_e: Tensor, s_pos: Tensor, tau_plus: float, inv_t: float) -> Tensor:
+    """log of max((K E - tau_plus K e^{s_p}) / (1 - tau_plus), K e^{-1/t}), per pair, in the log domain."""
+    floor = -inv_t
+    shift = math.log(tau_plus) + s_pos - log_e  # log(tau_plus e^{s_p} / E)
+    with torch.no_grad():
+        first = log_e + torch.log1p(-torch.exp(shift.clamp_max(0.0))) - math.log1p(-tau_plus)
+        wins = first > floor
+    # Evaluate the first branch only where it wins, so that log1p(-1) never enters the graph.
+    shift = torch.where(wins, shift, -1.0)
+    first = log_e + torch.log1p(-torch.exp(shift)) - math.log1p(-tau_plus)
+    return log_k + torch.where(wins, first, floor)
+
+
+def _user_log_weights(hardening: Callable[[Tensor], Tensor], scores: Tensor) -> Tensor:
+    logw = hardening(scores)
+    if not isinstance(logw, Tensor) or logw.shape != scores.shape or not logw.is_floating_point():
+        got = tuple(logw.shape) if isinstance(logw, Tensor) else type(logw).__name__
+        raise ValueError(
+            f"hardening must return floating log-weights of the scores' shape {tuple(scores.shape)}, got {got}"
+        )
+    if bool((torch.isnan(logw) | torch.isposinf(logw)).any()):
+        raise ValueError("hardening returned NaN or +inf log-weights; only finite values and -inf are allowed")
+    return logw.to(scores.dtype)
+
+
+def _chunk_terms(
+    za: Tensor,
+    ua: Tensor,
+    ya: Tensor | None,
+    ia: Tensor,
+    zr: Tensor,
+    ur: Tensor,
+    yr: Tensor | None,
+    pos_ok: Tensor | None,
+    *,
+    negatives: str,
+    positives: str,
+    hardening,
+    inv_t: float,
+    log_k: float,
+    debias: float,
+    detach_weights: bool,
+    want_stats: bool,
+) -> _Terms:
+    """Loss terms of anchors ``za`` (positions ``ia`` in the reference set) against the reference ``zr``."""
+    scores = (za @ zr.T) * inv_t  # s_ij, [c, R]
+    cols = torch.arange(zr.shape[0], device=zr.device)
+    same_instance = ua[:, None] == ur[None, :]
+    same_label = ya[:, None] == yr[None, :] if ya is not None else None
+    pos = (same_instance if positives == "views" else same_label) & (ia[:, None] != cols[None, :])
+    if pos_ok is not None:
+        pos = pos & pos_ok[None, :]
+    neg = ~same_instance if negatives == "all" else ~same_label
+
+    logw = None
+    user = False
+    if hardening is None or (isinstance(hardening, ExponentialTilt) and hardening.beta == 0.0):
+        cand = neg
+    elif isinstance(hardening, Threshold):
+        cand = neg & hardening.support(scores.detach())
+    elif isinstance(hardening, ExponentialTilt):
+        cand = neg
+        logw = scores * hardening.beta
+    else:
+        user = True
+        logw = _user_log_weights(hardening, scores)
+        cand = neg & (logw > -math.inf)
+
+    num_pos = pos.sum(1)
+    num_cand = cand.sum(1)
+    valid = (num_pos > 0) & (num_cand > 0)
+    # Rows of invalid anchors are left unmasked so that every log-sum-exp (and its gradient) stays finite.
+    fill = ~cand & valid[:, None]
+    if logw is None:
+        log_e = torch.logsumexp(scores.masked_fill(fill, -math.inf), 1) - num_cand.clamp_min(1).to(
+            scores.dtype
+        ).log()
+    else:
+        if detach_weights:
+            logw = logw.detach()
+        if user:
+            logw = torch.where(valid[:, None], logw, 0.0)
+        log_e = torch.logsumexp((logw + scores).masked_fill(fill, -math.inf), 1) - torch.logsumexp(
+            logw.masked_fill(fill, -math.inf), 1
+        )
+
+    pi, pj = pos.nonzero(as_tuple=True)
+    s_pos = scores[pi, pj]
+    if debias > 0:
+        log_ke = _log_debiased(log_k, log_e[pi], s_pos, debias, inv_t)
+    else:
+        log_ke = log_k + log_e[pi]
+    pair = torch.where(valid[pi], torch.logaddexp(s_pos, log_ke) - s_pos, 0.0)
+    loss_sum = scores.new_zeros(za.shape[0]).index_add(0, pi, pair)
+
+    stats = None
+    if want_stats:
+        with torch.no_grad():
+            f64 = torch.float64
+            pair_ok = valid[pi]
+            neg_ok = neg & valid[:, None]
+            if logw is None:
+                eff = num_cand.to(f64)
+            else:
+                lw = logw.detach().masked_fill(fill, -math.inf)
+                lz = torch.logsumexp(lw, 1, keepdim=True)
+                q = torch.exp(lw - lz)
+                eff = torch.exp(lz.squeeze(1) - (q * lw.masked_fill(~cand, 0.0)).sum(1)).to(f64)
+            if same_label is not None:
+                other = ~same_instance
+                coll = (other & same_label).sum().to(f64)
+                n_other = other.sum().to(f64)
+            else:
+                coll = n_other = torch.zeros((), dtype=f64, device=za.device)
+            stats = torch.stack(
+                [
+                    s_pos.detach().to(f64)[pair_ok].sum(),
+                    pair_ok.sum().to(f64),
+                    scores.detach().masked_fill(~neg_ok, 0.0).sum(1).to(f64).sum(),
+                    neg_ok.sum().to(f64),
+                    eff[valid].sum(),
+                    coll,
+                    n_other,
+                ]
+            )
+    return _Terms(loss_sum, num_pos.to(scores.dtype), valid, stats)
+
+
+def _terms(
+    za: Tensor,
+    ua: Tensor,
+    ya: Tensor | None,
+    ia: Tensor,
+    zr: Tensor,
+    ur: Tensor,
+    yr: Tensor | None,
+    pos_ok: Tensor | None,
+    *,
+    chunk_size: int | None,
+    **options,
+) -> _Terms:
+    """Anchors in chunks of ``chunk_size``: memory O(chunk * R) with gradients (each chunk is recomputed in
+    the backward pass instead of keeping its [chunk, R] intermediates), the same values and gradients."""
+    fn = partial(_chunk_terms, **options)
+    c = za.shape[0]
+    if chunk_size is None or chunk_size >= c:
+        return fn(za, ua, ya, ia, zr, ur, yr, pos_ok)
+    recompute = torch.is_grad_enabled() and (za.requires_grad or zr.requires_grad)
+    parts = []
+    for start in range(0, c, chunk_size):
+        sl = slice(start, start + chunk_size)
+        args = (za[sl], ua[sl], None if ya is None else ya[sl], ia[sl], zr, ur, yr, pos_ok)
+        if recompute:
+            parts.append(checkpoint(fn, *args, use_reentrant=False, preserve_rng_state=False))
+        else:
+            parts.append(fn(*args))
+    stats = None if parts[0].stats is None else torch.stack([p.stats for p in parts]).sum(0)
+    return _Terms(
+        torch.cat([p.loss_sum for p in parts]),
+        torch.cat([p.num_pos for p in parts]),
+        torch.cat([p.valid for p in parts]),
+        stats,
+    )
+
+
+def _reduce_local(terms: _Terms, reduction: str) -> tuple[Tensor, Tensor, Tensor]:
+    """(per-anchor losses, numerator, denominator) of the reduction; loss = numerator / max(denominator, 1)."""
+    per_anchor = terms.loss_sum / terms.num_pos.clamp_min(1)
+    if reduction == "pairs":
+        return per_anchor, terms.loss_sum.sum(), (terms.num_pos * terms.valid).sum()
+    return per_anchor, per_anchor.sum(), terms.valid.sum().to(per_anchor.dtype)
+
+
+def _warn_if_empty(num_valid: Tensor) -> None:
+    if not bool(num_valid):
+        warnings.warn(
+            "hscl: no valid anchor in this batch (none has both a positive and a weighted negative); "
+            "the loss is 0 and its gradient is zero",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
+def _make_stats(terms: _Terms, num_anchors: int, has_labels: bool) -> LossStats:
+    s = terms.stats
+    num_valid = terms.valid.sum()
+    return LossStats(
+        num_anchors=torch.tensor(num_anchors, device=s.device),
+        num_valid=num_valid,
+        mean_positive_score=s[0] / s[1].clamp_min(1),
+        mean_negative_score=s[2] / s[3].clamp_min(1),
+        effective_negatives=s[4] / num_valid.clamp_min(1),
+        collision_share=(s[5] / s[6].clamp_min(1)) if has_labels else None,
+    )
+
+
+def contrastive_loss(
+    z: Tensor,
+    labels: Tensor | None = None,
+    *,
+    negatives: str = "all",
+    hardening=None,
+    temperature: float = 0.5,
+    positives: str = "views",
+    num_negatives: float | None = None,
+    debias: float = 0.0,
+    detach_weights: bool = False,
+    normalize: bool = True,
+    reduction: str = "mean",
+    chunk_size: int | None = None,
+    return_stats: bool = False,
+):
+    r"""UCL, H-UCL, SCL and H-SCL: the contrastive loss family of SPEC.md section 2.
+
+    With s_ij = z_i . z_j / t, log-weights w_ij = log eta(s_ij) and the negative candidates N(i),
+
+        log E_i = LSE_{j in N(i)} (w_ij + s_ij) - LSE_{j in N(i)} (w_ij)
+        l_ip    = -s_ip + logaddexp(s_ip, log K + log E_i),     p in P(i)
+
+    averaged over P(i), then over the valid anchors (see the module docstring for every term).
+
+    ==========  ===============================  ===========================
+    loss        ``negatives``                    ``hardening``
+    ==========  ===============================  ===========================
+    UCL         ``"all"``                        ``None``
+    H-UCL       ``"all"``                        ExponentialTilt / Threshold
+    SCL         ``"other_class"``                ``None``
+    H-SCL       ``"other_class"``                ExponentialTilt / Threshold
+    ==========  ===============================  ===========================
+
+    Args:
+        z: embeddings ``[B, V, D]``: B samples, V views each (V >= 2 with ``positives="views"``).
+        labels: class labels ``[B]``, integer dtype; required by ``negatives="other_class"`` and
+            ``positives="labels"``.
+        negatives: ``"all"`` (every other instance) or ``"other_class"`` (other labels only).
+        hardening: ``None``, :class:`hscl.ExponentialTilt`, :class:`hscl.Threshold`, or a callable mapping
+            scores to log-weights (contract in :mod:`hscl.hardening`).
+        temperature: t > 0.
+        positives: ``"views"`` (other views of the same sample) or ``"labels"`` (every other same-class
+            embedding).
+        num_negatives: the scale K; default M - V.
+        debias: class prior tau_plus in [0, 1) for Chuang et al.'s debiasing (``negatives="all"`` only).
+        detach_weights: stop the gradient through the normalised weights.
+        normalize: L2-normalise the embeddings first.
+        reduction: ``"mean"`` (over valid anchors), ``"pairs"`` (over their positive pairs) or ``"none"``
+            (``[B, V]``, 0 where the anchor is invalid).
+        chunk_size: process anchors in chunks of this many: memory O(chunk * M), same values and gradients.
+        return_stats: also return a :class:`LossStats`.
+
+    Returns:
+        The loss (a 0-d tensor, or ``[B, V]`` with ``reduction="none"``) in float32 or float64, and with
+        ``return_stats=True`` a ``(loss, LossStats)`` pair.
+    """
+    opts = V.check_options(
+        negatives=negatives,
+        positives=positives,
+        hardening=hardening,
+        temperature=temperature,
+        num_negatives=num_negatives,
+        debias=debias,
+        reduction=reduction,
+    )
+    V.check_embeddings(z, positives=opts["positives"], normalize=normalize)
+    b, v, _ = z.shape
+    V.check_ids("labels", labels, batch=b, device=z.device, required_by=V.needs_labels(negatives, positives))
+    chunk_size = V.check_optional_count("chunk_size", chunk_size)
+
+    with _full_precision(z.device):
+        x = _embed(z, normalize)
+        m = b * v
+        ids = torch.arange(b, device=z.device).repeat_interleave(v)
+        y = None if labels is None else labels.long().repeat_interleave(v)
+        k = opts["num_negatives"] if opts["num_negatives"] is not None else max(m - v, 1)
+        terms = _terms(
+            x, ids, y, torch.arange(m, device=z.device), x, ids, y, None,
+            chunk_size=chunk_size,
+            negatives=opts["negatives"],
+            positives=opts["positives"],
+            hardening=opts["hardening"],
+            inv_t=1.0 / opts["temperature"],
+            log_k=math.log(k),
+            debias=opts["debias"],
+            detach_weights=bool(detach_weights),
+            want_stats=bool(return_stats),
+        )  # fmt: skip
+        per_anchor, num, den = _reduce_local(terms, opts["reduction"])
+        _warn_if_empty(terms.valid.any())
+        loss = per_anchor.reshape(b, v) if opts["reduction"] == "none" else num / den.clamp_min(1)
+    if return_stats:
+        return loss, _make_stats(terms, m, labels is not None)
+    return loss
+
+
+def supcon_loss(z: Tensor, labels: Tensor, *, temperature: float = 0.1, normalize: bool = True) -> Tensor:
+    r"""Supervised contrastive loss L_out of Khosla et al. (2020), the baseline of SPEC.md section 2.
+
+    With P_L(i) = {j != i : y_j = y_i} over the M = B*V flattened embeddings and s_ij = z_i . z_j / t,
+
+        l_i = -(1 / |P_L(i)|) * sum_{p in P_L(i)} [ s_ip - LSE_{j != i} s_ij ],
+
+    averaged over the anchors with P_L(i) not empty (0, with a warning, when there is none).
+
+    Args:
+        z: embeddings ``[B, V, D]`` (V >= 1).
+        labels: class labels ``[B]``, integer dtype.
+        temperature: t > 0.
+        normalize: L2-normalise the embeddings first.
+    """
+    temperature = V.check_positive_real("temperature", temperature)
+    V.check_embeddings(z, positives="labels", normalize=normalize)
+    b, v, _ = z.shape
+    V.check_ids("labels", labels, batch=b, device=z.device, required_by="supcon_loss")
+    with _full_precision(z.device):
+        x = _embed(z, normalize)
+        m = b * v
+        y = labels.long().repeat_interleave(v)
+        scores = (x @ x.T) / temperature
+        eye = torch.eye(m, dtype=torch.bool, device=x.device)
+        pos = (y[:, None] == y[None, :]) & ~eye
+        log_denominator = torch.logsumexp(scores.masked_fill(eye, -math.inf), 1) if m > 1 else scores.new_zeros(m)
+        num_pos = pos.sum(1)
+        valid = num_pos > 0
+        log_prob_pos = (scores - log_denominator[:, None]).masked_fill(~pos, 0.0).sum(1)
+        per_anchor = -log_prob_pos / num_pos.clamp_min(1)
+        _warn_if_empty(valid.any())
+        return per_anchor.masked_fill(~valid, 0.0).sum() / valid.sum().clamp_min(1)

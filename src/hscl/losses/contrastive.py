@@ -1,0 +1,189 @@
+"""``ContrastiveLoss``: the loss family of :func:`hscl.functional.contrastive_loss` as an ``nn.Module``, with a
+memory queue, data-parallel gathering and chunked computation (SPEC.md sections 2 and 3)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from .. import _validation as V
+from .. import distributed as D
+from ..functional import _embed, _full_precision, _make_stats, _reduce_local, _terms, _warn_if_empty
+from ..queue import EmbeddingQueue
+
+__all__ = ["ContrastiveLoss"]
+
+
+class ContrastiveLoss(nn.Module):
+    r"""UCL, H-UCL, SCL and H-SCL (SPEC.md section 2) as a module.
+
+    With s_ij = z_i . z_j / t and log-weights w_ij = log eta(s_ij) over the negative candidates N(i),
+
+        log E_i = LSE_{j in N(i)} (w_ij + s_ij) - LSE_{j in N(i)} (w_ij)
+        l_ip    = -s_ip + logaddexp(s_ip, log K + log E_i)
+
+    The options are those of :func:`hscl.functional.contrastive_loss`, plus:
+
+    Args:
+        queue_size: keep a FIFO of the last ``queue_size`` embeddings (detached, with their labels and
+            instance ids) that joins the negative candidates N(i) of later calls (pushed in training mode
+            only, after the loss is computed); the default K counts it
+            (K = M - V + queue length). Stored in the ``state_dict``.
+        queue_positives: let queue entries also be positives (same instance id with ``positives="views"``,
+            same label with ``positives="labels"``). Off by default: the queue only adds negatives.
+        gather_distributed: under ``torch.distributed``, take P(i) and N(i) over the global batch of all
+            processes (batch sizes may differ). The anchors are this process's; gradients are scaled for
+            ``DistributedDataParallel``'s averaging, so parameter gradients equal those of one process on the
+            concatenated batch, and the returned value is the global loss on every process. (With
+            ``reduction="none"`` the local per-anchor values are returned unscaled.)
+        chunk_size: process anchors in chunks of this many: memory O(chunk * M) with gradients (each chunk is
+            recomputed in the backward pass), the same values and gradients.
+
+    ``forward(z, labels=None, *, instance_ids=None, return_stats=False)``: ``z`` is ``[B, V, D]``; ``labels``
+    ``[B]``; ``instance_ids`` ``[B]`` identifies the samples (e.g. data-set indices) so that queue entries of
+    the same sample are never its negatives; by default every sample of every call is a new instance.
+    """
+
+    def __init__(
+        self,
+        negatives: str = "all",
+        hardening=None,
+        temperature: float = 0.5,
+        positives: str = "views",
+        num_negatives: float | None = None,
+        debias: float = 0.0,
+        detach_weights: bool = False,
+        normalize: bool = True,
+        reduction: str = "mean",
+        *,
+        queue_size: int | None = None,
+        queue_positives: bool = False,
+        gather_distributed: bool = False,
+        chunk_size: int | None = None,
+    ) -> None:
+        super().__init__()
+        opts = V.check_options(
+            negatives=negatives,
+            positives=positives,
+            hardening=hardening,
+            temperature=temperature,
+            num_negatives=num_negatives,
+            debias=debias,
+            reduction=reduction,
+        )
+        self.negatives = opts["negatives"]
+        self.positives = opts["positives"]
+        self.reduction = opts["reduction"]
+        self.hardening = opts["hardening"]
+        self.temperature = opts["temperature"]
+        self.num_negatives = opts["num_negatives"]
+        self.debias = opts["debias"]
+        self.detach_weights = bool(detach_weights)
+        self.normalize = bool(normalize)
+        self.chunk_size = V.check_optional_count("chunk_size", chunk_size)
+        queue_size = V.check_optional_count("queue_size", queue_size)
+        self.queue = EmbeddingQueue(queue_size) if queue_size is not None else None
+        self.queue_positives = bool(queue_positives)
+        self.gather_distributed = bool(gather_distributed)
+        # Source of automatic instance ids (negative, so they never meet user ids >= 0), kept for resume.
+        self.register_buffer("next_auto_id", torch.zeros((), dtype=torch.long))
+
+    def extra_repr(self) -> str:
+        parts = [
+            f"negatives={self.negatives!r}",
+            f"hardening={self.hardening!r}",
+            f"temperature={self.temperature:g}",
+            f"positives={self.positives!r}",
+        ]
+        if self.debias:
+            parts.append(f"debias={self.debias:g}")
+        if self.chunk_size:
+            parts.append(f"chunk_size={self.chunk_size}")
+        if self.gather_distributed:
+            parts.append("gather_distributed=True")
+        return ", ".join(parts)
+
+    def _auto_ids(self, n: int, device: torch.device) -> Tensor:
+        start = int(self.next_auto_id)
+        self.next_auto_id.fill_(start + n)
+        return -1 - (start + torch.arange(n, device=device))
+
+    def forward(
+        self,
+        z: Tensor,
+        labels: Tensor | None = None,
+        *,
+        instance_ids: Tensor | None = None,
+        return_stats: bool = False,
+    ):
+        V.check_embeddings(z, positives=self.positives, normalize=self.normalize)
+        b, v, d = z.shape
+        need = V.needs_labels(self.negatives, self.positives)
+        V.check_ids("labels", labels, batch=b, device=z.device, required_by=need)
+        V.check_ids("instance_ids", instance_ids, batch=b, device=z.device)
+        if self.queue is not None:
+            self.queue.check_compatible(d, labels is not None)
+
+        with _full_precision(z.device):
+            x = _embed(z, self.normalize)
+            y = None if labels is None else labels.long().repeat_interleave(v)
+            u = None if instance_ids is None else instance_ids.long().repeat_interleave(v)
+            distributed = self.gather_distributed and D.is_distributed()
+            if distributed:
+                (xg, yg, ug), offset = D.gather(x, y, u)
+            else:
+                xg, yg, ug, offset = x, y, u, 0
+            if ug is None:
+                ug = self._auto_ids(xg.shape[0] // v, x.device).repeat_interleave(v)
+            m = xg.shape[0]
+
+            zr, ur, yr, pos_ok = xg, ug, yg, None
+            queued = 0 if self.queue is None else len(self.queue)
+            if queued:
+                qz, qy, qu = self.queue.entries()
+                zr = torch.cat([xg, qz.to(xg.dtype)])
+                ur = torch.cat([ug, qu])
+                yr = None if yg is None else torch.cat([yg, qy])
+                pos_ok = torch.cat(
+                    [
+                        torch.ones(m, dtype=torch.bool, device=x.device),
+                        torch.full((queued,), self.queue_positives, dtype=torch.bool, device=x.device),
+                    ]
+                )
+            k = self.num_negatives if self.num_negatives is not None else max(m - v + queued, 1)
+            local = slice(offset, offset + b * v)
+            terms = _terms(
+                x, ug[local], None if yg is None else yg[local],
+                torch.arange(offset, offset + b * v, device=x.device),
+                zr, ur, yr, pos_ok,
+                chunk_size=self.chunk_size,
+                negatives=self.negatives,
+                positives=self.positives,
+                hardening=self.hardening,
+                inv_t=1.0 / self.temperature,
+                log_k=math.log(k),
+                debias=self.debias,
+                detach_weights=self.detach_weights,
+                want_stats=bool(return_stats),
+            )  # fmt: skip
+            per_anchor, num, den = _reduce_local(terms, self.reduction)
+            if self.reduction == "none":
+                _warn_if_empty(terms.valid.any())
+                loss = per_anchor.reshape(b, v)
+            elif distributed:
+                total = D.all_reduce_sum(torch.stack([num.detach(), den.to(num.dtype)]))
+                _warn_if_empty(total[1] > 0)
+                den_global = total[1].clamp_min(1)
+                scaled = num * (D.world_size() / den_global)
+                loss = scaled + (total[0] / den_global - scaled).detach()
+            else:
+                _warn_if_empty(den > 0)
+                loss = num / den.clamp_min(1)
+
+            if self.queue is not None and self.training:
+                self.queue.push(xg.detach(), yg, ug)
+        if return_stats:
+            return loss, _make_stats(terms, b * v, labels is not None)
+        return loss
