@@ -7,9 +7,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import reference as R  # noqa: E402
-
-import hscl  # noqa: E402
+import hscl
+import reference as R
 
 
 def make_batch(b=6, v=2, d=5, classes=3, seed=0, dtype=torch.float64):

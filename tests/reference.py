@@ -16,7 +16,9 @@ def tilt(beta):
 
 def threshold(tau):
     # w = 0 if e^s >= tau else -inf
-    return lambda s: torch.zeros((), dtype=s.dtype) if math.exp(float(s)) >= tau else torch.tensor(-math.inf, dtype=s.dtype)
+    return lambda s: (
+        torch.zeros((), dtype=s.dtype) if math.exp(float(s)) >= tau else torch.tensor(-math.inf, dtype=s.dtype)
+    )
 
 
 def _lse(values):
@@ -89,8 +91,10 @@ def reference_loss(
         for p in pos:
             ke = k * torch.exp(log_e)
             if debias > 0:
-                ke = torch.maximum((ke - debias * k * torch.exp(s[p])) / (1 - debias),
-                                   torch.tensor(k * math.exp(-1 / t), dtype=torch.float64))
+                ke = torch.maximum(
+                    (ke - debias * k * torch.exp(s[p])) / (1 - debias),
+                    torch.tensor(k * math.exp(-1 / t), dtype=torch.float64),
+                )
             losses.append(-s[p] + torch.log(torch.exp(s[p]) + ke))
         pair_losses += losses
         per_anchor.append(torch.stack(losses).mean())

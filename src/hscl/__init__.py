@@ -18,18 +18,18 @@ from .queue import EmbeddingQueue
 __version__ = "0.1.0"
 
 __all__ = [
-    "functional",
-    "losses",
-    "ContrastiveLoss",
-    "UCL",
+    "HSCL",
     "HUCL",
     "SCL",
-    "HSCL",
-    "SupConLoss",
-    "ExponentialTilt",
-    "Threshold",
-    "Hardening",
+    "UCL",
+    "ContrastiveLoss",
     "EmbeddingQueue",
+    "ExponentialTilt",
+    "Hardening",
     "LossStats",
+    "SupConLoss",
+    "Threshold",
     "__version__",
+    "functional",
+    "losses",
 ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -81,9 +81,7 @@ def check_hardening(hardening) -> Hardening | Callable[[Tensor], Tensor] | None:
     return hardening
 
 
-def check_options(
-    *, negatives, positives, hardening, temperature, num_negatives, debias, reduction
-) -> dict:
+def check_options(*, negatives, positives, hardening, temperature, num_negatives, debias, reduction) -> dict:
     """Validate the loss options (not the tensors). Returns the normalised values."""
     negatives = check_choice("negatives", negatives, NEGATIVES)
     positives = check_choice("positives", positives, POSITIVES)

@@ -43,7 +43,10 @@ def run(num_samples: int = 512, num_classes: int = 10, dim: int = 64, seed: int 
         f"B={num_samples} samples x 2 views, {num_classes} classes, D={dim}, t={temperature}, seed={seed}.",
         "",
     ]
-    header = f"| {'spread':>6} | {'loss':<20} | {'value':>7} | {'mean s+':>7} | {'mean s-':>7} | {'eff. neg':>8} | {'collis.':>7} |"
+    header = (
+        f"| {'spread':>6} | {'loss':<20} | {'value':>7} | {'mean s+':>7} | {'mean s-':>7} "
+        f"| {'eff. neg':>8} | {'collis.':>7} |"
+    )
     lines += [header, "|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|"]
     for spread in (0.5, 1.0, 2.0):
         z, y = clustered_embeddings(num_samples, num_classes, dim, spread, generator=gen)
@@ -55,7 +58,9 @@ def run(num_samples: int = 512, num_classes: int = 10, dim: int = 64, seed: int 
                 f"{s['mean_negative_score']:>7.3f} | {s['effective_negatives']:>8.1f} | {s['collision_share']:>7.3f} |"
             )
         sup = supcon_loss(z, y, temperature=temperature)
-        lines.append(f"| {spread:>6.1f} | {'SupCon':<20} | {float(sup):>7.4f} | {'':>7} | {'':>7} | {'':>8} | {'':>7} |")
+        lines.append(
+            f"| {spread:>6.1f} | {'SupCon':<20} | {float(sup):>7.4f} | {'':>7} | {'':>7} | {'':>8} | {'':>7} |"
+        )
     start = time.perf_counter()
     z = torch.randn(num_samples, 2, dim, requires_grad=True)
     y = torch.randint(num_classes, (num_samples,), generator=gen)

@@ -12,7 +12,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-__all__ = ["is_distributed", "world_size", "rank", "gather", "all_reduce_sum"]
+__all__ = ["all_reduce_sum", "gather", "is_distributed", "rank", "world_size"]
 
 
 def is_distributed() -> bool:
@@ -40,7 +40,7 @@ def _gather_padded(x: Tensor, sizes: list[int]) -> Tensor:
     padded[: x.shape[0]] = x
     out = [torch.empty_like(padded) for _ in sizes]
     dist.all_gather(out, padded.contiguous())
-    return torch.cat([t[:n] for t, n in zip(out, sizes)])
+    return torch.cat([t[:n] for t, n in zip(out, sizes, strict=True)])
 
 
 class _GatherWithGrad(torch.autograd.Function):

@@ -42,10 +42,11 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -55,7 +56,7 @@ from torch.utils.checkpoint import checkpoint
 from . import _validation as V
 from .hardening import ExponentialTilt, Threshold
 
-__all__ = ["contrastive_loss", "supcon_loss", "LossStats"]
+__all__ = ["LossStats", "contrastive_loss", "supcon_loss"]
 
 
 @dataclass(frozen=True)
@@ -186,9 +187,7 @@ def _chunk_terms(
     # Rows of invalid anchors are left unmasked so that every log-sum-exp (and its gradient) stays finite.
     fill = ~cand & valid[:, None]
     if logw is None:
-        log_e = torch.logsumexp(scores.masked_fill(fill, -math.inf), 1) - num_cand.clamp_min(1).to(
-            scores.dtype
-        ).log()
+        log_e = torch.logsumexp(scores.masked_fill(fill, -math.inf), 1) - num_cand.clamp_min(1).to(scores.dtype).log()
     else:
         if detach_weights:
             logw = logw.detach()

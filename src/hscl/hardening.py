@@ -26,7 +26,7 @@ import numbers
 import torch
 from torch import Tensor
 
-__all__ = ["Hardening", "ExponentialTilt", "Threshold", "from_beta_tau"]
+__all__ = ["ExponentialTilt", "Hardening", "Threshold", "from_beta_tau"]
 
 
 def _check_real(name: str, value, *, low: float, low_inclusive: bool) -> float:

@@ -48,8 +48,7 @@ class EmbeddingQueue(nn.Module):
         if bool(self.has_labels) != with_labels:
             held = "with" if bool(self.has_labels) else "without"
             raise ValueError(
-                f"the queue holds embeddings {held} labels; pass labels consistently on every call "
-                "(or call reset())"
+                f"the queue holds embeddings {held} labels; pass labels consistently on every call (or call reset())"
             )
 
     def entries(self) -> tuple[Tensor, Tensor | None, Tensor]:

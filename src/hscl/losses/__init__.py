@@ -7,4 +7,4 @@ from .scl import SCL
 from .supcon import SupConLoss
 from .ucl import UCL
 
-__all__ = ["ContrastiveLoss", "UCL", "HUCL", "SCL", "HSCL", "SupConLoss"]
+__all__ = ["HSCL", "HUCL", "SCL", "UCL", "ContrastiveLoss", "SupConLoss"]

@@ -28,6 +28,4 @@ class HSCL(ContrastiveLoss):
     """
 
     def __init__(self, beta: float | None = None, tau: float | None = None, temperature: float = 0.5, **kwargs):
-        super().__init__(
-            negatives="other_class", hardening=from_beta_tau(beta, tau), temperature=temperature, **kwargs
-        )
+        super().__init__(negatives="other_class", hardening=from_beta_tau(beta, tau), temperature=temperature, **kwargs)
