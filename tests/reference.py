@@ -17,7 +17,7 @@ def tilt(beta):
 def threshold(tau):
     # w = 0 if e^s >= tau else -inf
     return lambda s: (
-        torch.zeros((), dtype=s.dtype) if math.exp(float(s)) >= tau else torch.tensor(-math.inf, dtype=s.dtype)
+        torch.zeros((), dtype=s.dtype) if math.exp(float(s.detach())) >= tau else torch.tensor(-math.inf, dtype=s.dtype)
     )
 
 

@@ -35,7 +35,17 @@ def test_gradcheck_supcon():
     assert torch.autograd.gradcheck(lambda t: supcon_loss(t, y), (z,), eps=1e-6, atol=1e-6)
 
 
-def test_gradgradcheck_ucl():
+def test_second_order_through_a_user_hardening():
+    """User hardening functions go through plain autograd: second derivatives work (gradient penalties)."""
     z, y = make_batch(b=4, v=2, d=3, seed=13)
     z.requires_grad_(True)
-    assert torch.autograd.gradgradcheck(lambda t: contrastive_loss(t, y, hardening=hscl.ExponentialTilt(1.0)), (z,))
+    assert torch.autograd.gradgradcheck(lambda t: contrastive_loss(t, y, hardening=lambda s: 1.0 * s), (z,))
+
+
+def test_second_order_through_builtin_hardening_says_so():
+    """The built-in hardenings use a fused first-order kernel: double backward raises instead of being wrong."""
+    z, y = make_batch(b=4, v=2, d=3, seed=13)
+    z.requires_grad_(True)
+    (g,) = torch.autograd.grad(contrastive_loss(z, y, hardening=hscl.ExponentialTilt(1.0)), z, create_graph=True)
+    with pytest.raises(RuntimeError, match="once_differentiable"):
+        g.sum().backward()

@@ -42,8 +42,15 @@ COMBOS = list(
 )
 
 
+@pytest.fixture(params=["blocks", "generic"])
+def layout(request, monkeypatch):
+    """Run through both ways of finding instances: the block layout and the instance-id comparison."""
+    monkeypatch.setattr(hscl.functional, "_GENERIC_LAYOUT", request.param == "generic")
+    return request.param
+
+
 @pytest.mark.parametrize("negatives,h,positives,reduction,detach,views", COMBOS)
-def test_matches_reference(negatives, h, positives, reduction, detach, views):
+def test_matches_reference(negatives, h, positives, reduction, detach, views, layout):
     _, ours_h, ref_h = HARDENINGS[h]
     z, labels = make_batch(b=6, v=views, seed=h + views)
     kw = dict(negatives=negatives, positives=positives, reduction=reduction, detach_weights=detach, temperature=0.5)
@@ -52,7 +59,7 @@ def test_matches_reference(negatives, h, positives, reduction, detach, views):
 
 @pytest.mark.parametrize("debias", [0.05, 0.3, 0.9])
 @pytest.mark.parametrize("h", [0, 1, 3])
-def test_debias_matches_reference(debias, h):
+def test_debias_matches_reference(debias, h, layout):
     _, ours_h, ref_h = HARDENINGS[h]
     z, labels = make_batch(b=7, v=2, seed=3)
     kw = dict(negatives="all", debias=debias, temperature=0.5, reduction="none")
@@ -107,3 +114,18 @@ def test_invalid_anchors_are_left_out_and_counted():
     assert int(stats.num_valid) == sum(valid)
     assert int(stats.num_anchors) == 12
     torch.testing.assert_close(loss, ref, **TOL)
+
+
+@pytest.mark.parametrize("h", range(len(HARDENINGS)))
+def test_repeated_instance_ids_in_a_batch(h):
+    """A sampler with replacement puts one sample twice in a batch: the module then compares instance ids."""
+    _, ours_h, ref_h = HARDENINGS[h]
+    z, labels = make_batch(b=6, v=2, seed=8)
+    ids = torch.tensor([0, 1, 2, 1, 3, 0])
+    labels = labels[torch.tensor([0, 1, 2, 1, 4, 0])]  # the same sample keeps its label
+    z1 = z.clone().requires_grad_(True)
+    ours = hscl.ContrastiveLoss(hardening=ours_h)(z1, labels, instance_ids=ids)
+    z2 = z.clone().requires_grad_(True)
+    ref, _, _ = reference_loss(z2, labels, hardening=ref_h, ids=ids)
+    torch.testing.assert_close(ours, ref, **TOL)
+    torch.testing.assert_close(torch.autograd.grad(ours, z1)[0], torch.autograd.grad(ref, z2)[0], **TOL)

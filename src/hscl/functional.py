@@ -51,12 +51,16 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 from torch.utils.checkpoint import checkpoint
 
 from . import _validation as V
 from .hardening import ExponentialTilt, Threshold
 
 __all__ = ["LossStats", "contrastive_loss", "supcon_loss"]
+
+# Tests set this to run every call through the instance-id comparison path instead of the block layout.
+_GENERIC_LAYOUT = False
 
 
 @dataclass(frozen=True)
@@ -138,6 +142,54 @@ def _user_log_weights(hardening: Callable[[Tensor], Tensor], scores: Tensor) -> 
     return logw.to(scores.dtype)
 
 
+class _LogTiltedMean(torch.autograd.Function):
+    """log E_i for the built-in hardenings, fused: values and an analytic gradient without keeping the
+    intermediates of two autograd log-sum-exps.
+
+    ``masked`` holds the scores with every entry outside the weighted candidates set to -inf (it is owned
+    and overwritten). With x = s - max_j s over the kept entries of row i:
+
+    * beta > 0 (exponential tilt):  log E_i = max + log sum e^{(1+beta) x} - log sum e^{beta x}
+      d log E_i / d s_ij = (1+beta) p1_ij - beta p2_ij  (p1, p2 the two softmaxes; p1 alone with
+      ``detach_weights``, whose weights carry no gradient).
+    * beta = 0 (no hardening, or a threshold's 0/-inf weights): log E_i = max + log sum e^{x} - log |kept|
+      d log E_i / d s_ij = p1_ij.
+
+    Rows without a kept entry return 0 and get a zero gradient (the caller leaves those anchors out).
+    """
+
+    @staticmethod
+    def forward(ctx, scores, masked, beta, detach_weights, log_count):  # type: ignore[override]
+        top = masked.amax(1, keepdim=True)
+        kept = torch.isfinite(top.squeeze(1))
+        top = torch.where(kept[:, None], top, 0.0)
+        x = masked.sub_(top)
+        if beta > 0:
+            p2 = torch.mul(x, beta).exp_()
+            p1 = x.exp_().mul_(p2)  # e^{x} e^{beta x} = e^{(1+beta) x}
+            z1, z2 = p1.sum(1), p2.sum(1)
+            log_e = top.squeeze(1) + z1.log() - z2.log()
+            ctx.coef = (1.0, 0.0) if detach_weights else (1.0 + beta, beta)
+        else:
+            p1, p2 = x.exp_(), None
+            z1, z2 = p1.sum(1), None
+            log_e = top.squeeze(1) + z1.log() - log_count
+            ctx.coef = (1.0, 0.0)
+        ctx.save_for_backward(p1, p2, z1, z2, kept)
+        return torch.where(kept, log_e, 0.0)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):  # type: ignore[override]
+        p1, p2, z1, z2, kept = ctx.saved_tensors
+        c1, c2 = ctx.coef
+        zero = grad.new_zeros(())
+        grad_scores = p1 * torch.where(kept, grad * c1 / z1, zero)[:, None]
+        if c2:
+            grad_scores.addcmul_(p2, torch.where(kept, grad * c2 / z2, zero)[:, None], value=-1.0)
+        return grad_scores, None, None, None, None
+
+
 def _chunk_terms(
     za: Tensor,
     ua: Tensor,
@@ -148,6 +200,7 @@ def _chunk_terms(
     yr: Tensor | None,
     pos_ok: Tensor | None,
     *,
+    blocks: int | None,
     negatives: str,
     positives: str,
     hardening,
@@ -157,86 +210,137 @@ def _chunk_terms(
     detach_weights: bool,
     want_stats: bool,
 ) -> _Terms:
-    """Loss terms of anchors ``za`` (positions ``ia`` in the reference set) against the reference ``zr``."""
-    scores = (za @ zr.T) * inv_t  # s_ij, [c, R]
-    cols = torch.arange(zr.shape[0], device=zr.device)
-    same_instance = ua[:, None] == ur[None, :]
+    """Loss terms of anchors ``za`` (positions ``ia`` in the reference set) against the reference ``zr``.
+
+    ``blocks = V`` declares the common layout, which needs no [c, R] instance mask: the reference starts with
+    the batch, sample-major with V views per sample and one sample per instance id; the rest (a queue) shares
+    no instance id with the batch and holds no positive. The same-instance set of the anchor at reference
+    position a is then the V columns (a // V) * V + [0, V). ``blocks=None`` compares instance ids.
+    """
+    scores = (za * inv_t) @ zr.T  # s_ij, [c, R]
+    c, r = scores.shape
+    rows = torch.arange(c, device=za.device)
+    cols = torch.arange(r, device=za.device)
     same_label = ya[:, None] == yr[None, :] if ya is not None else None
-    pos = (same_instance if positives == "views" else same_label) & (ia[:, None] != cols[None, :])
-    if pos_ok is not None:
-        pos = pos & pos_ok[None, :]
-    neg = ~same_instance if negatives == "all" else ~same_label
+    if blocks:
+        same_instance = None
+        block = (ia // blocks)[:, None] * blocks + torch.arange(blocks, device=za.device)  # [c, V]
+    else:
+        same_instance = ua[:, None] == ur[None, :]
+
+    # Positive pairs (pi, pj) and |P(i)|.
+    if blocks and positives == "views":
+        others = block[block != ia[:, None]].reshape(c, blocks - 1)
+        pi, pj = rows.repeat_interleave(blocks - 1), others.reshape(-1)
+        num_pos = torch.full((c,), blocks - 1, device=za.device)
+    else:
+        pos = (same_instance if positives == "views" else same_label) & (ia[:, None] != cols[None, :])
+        if pos_ok is not None:
+            pos = pos & pos_ok[None, :]
+        pi, pj = pos.nonzero(as_tuple=True)
+        num_pos = torch.bincount(pi, minlength=c)
+
+    # The negative candidates N(i): the excluded entries' mask (None for the instance blocks) and |N(i)|.
+    if negatives == "other_class":
+        excluded, num_cand = same_label, r - _same_key_counts(ya, yr)
+    elif blocks:
+        excluded, num_cand = None, torch.full((c,), r - blocks, device=za.device)
+    else:
+        excluded, num_cand = same_instance, r - _same_key_counts(ua, ur)
 
     logw = None
-    user = False
-    if hardening is None or (isinstance(hardening, ExponentialTilt) and hardening.beta == 0.0):
-        cand = neg
-    elif isinstance(hardening, Threshold):
-        cand = neg & hardening.support(scores.detach())
-    elif isinstance(hardening, ExponentialTilt):
-        cand = neg
-        logw = scores * hardening.beta
+    if hardening is None or isinstance(hardening, (ExponentialTilt, Threshold)):
+        if excluded is None:
+            masked = scores.detach().clone().scatter_(1, block, -math.inf)
+        else:
+            masked = torch.where(excluded, -math.inf, scores.detach())
+        if isinstance(hardening, Threshold):
+            # keep s >= log tau: F.threshold keeps x > t, so t is the next float below log tau
+            log_tau = torch.tensor(hardening.log_tau, dtype=scores.dtype)
+            below = torch.nextafter(log_tau, torch.tensor(-math.inf, dtype=scores.dtype)).item()
+            masked = F.threshold(masked, below, -math.inf, inplace=True)
+            num_cand = torch.isfinite(masked).to(scores.dtype).sum(1)  # a float sum: far faster than a bool one
+        beta = hardening.beta if isinstance(hardening, ExponentialTilt) else 0.0
+        log_count = num_cand.clamp_min(1).to(scores.dtype).log()
+        if want_stats and beta > 0:
+            logw = scores.detach() * beta
+        log_e = _LogTiltedMean.apply(scores, masked, beta, detach_weights, log_count)
     else:
-        user = True
+        if excluded is None:
+            excluded = torch.zeros_like(scores, dtype=torch.bool).scatter_(1, block, True)
         logw = _user_log_weights(hardening, scores)
-        cand = neg & (logw > -math.inf)
-
-    num_pos = pos.sum(1)
-    num_cand = cand.sum(1)
-    valid = (num_pos > 0) & (num_cand > 0)
-    # Rows of invalid anchors are left unmasked so that every log-sum-exp (and its gradient) stays finite.
-    fill = ~cand & valid[:, None]
-    if logw is None:
-        log_e = torch.logsumexp(scores.masked_fill(fill, -math.inf), 1) - num_cand.clamp_min(1).to(scores.dtype).log()
-    else:
+        cand = ~excluded & (logw > -math.inf)
+        num_cand = cand.to(scores.dtype).sum(1)
+        # Rows without candidates are left unmasked so that every log-sum-exp (and its gradient) stays finite.
+        has = num_cand > 0
+        fill = ~cand & has[:, None]
         if detach_weights:
             logw = logw.detach()
-        if user:
-            logw = torch.where(valid[:, None], logw, 0.0)
+        logw = torch.where(has[:, None], logw, 0.0)
         log_e = torch.logsumexp((logw + scores).masked_fill(fill, -math.inf), 1) - torch.logsumexp(
             logw.masked_fill(fill, -math.inf), 1
         )
+        log_e = torch.where(has, log_e, 0.0)
+    valid = (num_pos > 0) & (num_cand > 0)
 
-    pi, pj = pos.nonzero(as_tuple=True)
     s_pos = scores[pi, pj]
     if debias > 0:
         log_ke = _log_debiased(log_k, log_e[pi], s_pos, debias, inv_t)
     else:
         log_ke = log_k + log_e[pi]
     pair = torch.where(valid[pi], torch.logaddexp(s_pos, log_ke) - s_pos, 0.0)
-    loss_sum = scores.new_zeros(za.shape[0]).index_add(0, pi, pair)
+    loss_sum = scores.new_zeros(c).index_add(0, pi, pair)
 
     stats = None
     if want_stats:
         with torch.no_grad():
-            f64 = torch.float64
-            pair_ok = valid[pi]
-            neg_ok = neg & valid[:, None]
-            if logw is None:
-                eff = num_cand.to(f64)
-            else:
-                lw = logw.detach().masked_fill(fill, -math.inf)
-                lz = torch.logsumexp(lw, 1, keepdim=True)
-                q = torch.exp(lw - lz)
-                eff = torch.exp(lz.squeeze(1) - (q * lw.masked_fill(~cand, 0.0)).sum(1)).to(f64)
-            if same_label is not None:
-                other = ~same_instance
-                coll = (other & same_label).sum().to(f64)
-                n_other = other.sum().to(f64)
-            else:
-                coll = n_other = torch.zeros((), dtype=f64, device=za.device)
-            stats = torch.stack(
-                [
-                    s_pos.detach().to(f64)[pair_ok].sum(),
-                    pair_ok.sum().to(f64),
-                    scores.detach().masked_fill(~neg_ok, 0.0).sum(1).to(f64).sum(),
-                    neg_ok.sum().to(f64),
-                    eff[valid].sum(),
-                    coll,
-                    n_other,
-                ]
-            )
+            stats = _chunk_stats(scores.detach(), s_pos.detach(), pi, valid, num_cand, logw, excluded, block,
+                                 same_label, same_instance, hardening)  # fmt: skip
     return _Terms(loss_sum, num_pos.to(scores.dtype), valid, stats)
+
+
+def _same_key_counts(anchor_keys: Tensor, ref_keys: Tensor) -> Tensor:
+    """For each anchor, how many reference entries share its key (label or instance id): O(R log R)."""
+    keys, inverse = torch.unique(torch.cat([ref_keys, anchor_keys]), return_inverse=True)
+    counts = torch.bincount(inverse[: ref_keys.shape[0]], minlength=keys.shape[0])
+    return counts[inverse[ref_keys.shape[0] :]]
+
+
+def _chunk_stats(scores, s_pos, pi, valid, num_cand, logw, excluded, block, same_label, same_instance, hardening):
+    """Partial sums for :class:`LossStats`: [sum s+, #pairs, sum s-, #negatives, sum eff. negatives,
+    #collisions, #other-instance], over valid anchors (the last two over all anchors), in float64."""
+    f64 = torch.float64
+    if excluded is None:
+        excluded = torch.zeros_like(scores, dtype=torch.bool).scatter_(1, block, True)
+    if same_instance is None:
+        same_instance = torch.zeros_like(scores, dtype=torch.bool).scatter_(1, block, True)
+    neg_ok = ~excluded & valid[:, None]
+    pair_ok = valid[pi]
+    if logw is None:
+        eff = num_cand.to(f64)
+    else:
+        cand = ~excluded & (logw > -math.inf)
+        lw = logw.masked_fill(~cand, -math.inf)
+        lz = torch.logsumexp(lw, 1, keepdim=True)
+        q = torch.exp(lw - lz)
+        eff = torch.exp(lz.squeeze(1) - (q * lw.masked_fill(~cand, 0.0)).sum(1)).to(f64)
+    if same_label is not None:
+        other = ~same_instance
+        coll = (other & same_label).sum().to(f64)
+        n_other = other.sum().to(f64)
+    else:
+        coll = n_other = torch.zeros((), dtype=f64, device=scores.device)
+    return torch.stack(
+        [
+            s_pos.to(f64)[pair_ok].sum(),
+            pair_ok.sum().to(f64),
+            scores.masked_fill(~neg_ok, 0.0).sum(1).to(f64).sum(),
+            neg_ok.sum().to(f64),
+            eff[valid].sum(),
+            coll,
+            n_other,
+        ]
+    )
 
 
 def _terms(
@@ -387,6 +491,7 @@ def contrastive_loss(
         terms = _terms(
             x, ids, y, torch.arange(m, device=z.device), x, ids, y, None,
             chunk_size=chunk_size,
+            blocks=None if _GENERIC_LAYOUT else v,
             negatives=opts["negatives"],
             positives=opts["positives"],
             hardening=opts["hardening"],

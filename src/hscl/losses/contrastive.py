@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from .. import _validation as V
 from .. import distributed as D
+from .. import functional as F
 from ..functional import _embed, _full_precision, _make_stats, _reduce_local, _terms, _warn_if_empty
 from ..queue import EmbeddingQueue
 
@@ -110,6 +111,19 @@ class ContrastiveLoss(nn.Module):
         self.next_auto_id.fill_(start + n)
         return -1 - (start + torch.arange(n, device=device))
 
+    def _block_layout(self, auto_ids: bool, ids: Tensor, v: int, queued: int, queue_ids: Tensor | None):
+        """V when the reference has the block layout of ``hscl.functional._chunk_terms``, else None."""
+        if F._GENERIC_LAYOUT or (queued and self.queue_positives):
+            return None
+        if auto_ids:
+            return v  # fresh ids for every sample of every call: unique, and never in the queue
+        samples = ids[::v]
+        if torch.unique(samples).numel() != samples.numel():
+            return None
+        if queued and bool(torch.isin(queue_ids, samples).any()):
+            return None
+        return v
+
     def forward(
         self,
         z: Tensor,
@@ -152,6 +166,7 @@ class ContrastiveLoss(nn.Module):
                         torch.full((queued,), self.queue_positives, dtype=torch.bool, device=x.device),
                     ]
                 )
+            blocks = self._block_layout(instance_ids is None, ug, v, queued, None if not queued else qu)
             k = self.num_negatives if self.num_negatives is not None else max(m - v + queued, 1)
             local = slice(offset, offset + b * v)
             terms = _terms(
@@ -159,6 +174,7 @@ class ContrastiveLoss(nn.Module):
                 torch.arange(offset, offset + b * v, device=x.device),
                 zr, ur, yr, pos_ok,
                 chunk_size=self.chunk_size,
+                blocks=blocks,
                 negatives=self.negatives,
                 positives=self.positives,
                 hardening=self.hardening,
