@@ -26,7 +26,13 @@ SCENARIOS = [
         1,
     ),
     ("ucl-chunked-uneven", lambda: hscl.losses.UCL(chunk_size=3, gather_distributed=True), (5, 2), False, 1),
-    ("hucl-queue-two-steps", lambda: hscl.losses.HUCL(beta=1.0, queue_size=6, gather_distributed=True), (4, 4), True, 2),
+    (
+        "hucl-queue-two-steps",
+        lambda: hscl.losses.HUCL(beta=1.0, queue_size=6, gather_distributed=True),
+        (4, 4),
+        True,
+        2,
+    ),
 ]
 
 

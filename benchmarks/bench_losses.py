@@ -1,0 +1,268 @@
+"""Forward+backward time and peak memory of the hscl losses against pytorch-metric-learning and the floor.
+
+The floor is the similarity matmul alone (S = X X^T forward, and its backward for a given dL/dS): no loss can
+be cheaper. Everything is measured in one run on the same inputs (B = M/2 samples x 2 views, D = 128,
+10 classes) and reported as ratios. Times are taken with the default allocator. Peak memory is measured in a
+second process: on the CPU, the growth of the resident set during one call (VmHWM after resetting it through
+/proc/self/clear_refs, with glibc's mmap threshold pinned so that freed tensors leave the resident set, which
+would slow the timings); on a GPU, torch.cuda.max_memory_allocated.
+
+    python benchmarks/bench_losses.py                       # CPU, M = 512, 2048, 8192, plus M = 32768 chunked
+    python benchmarks/bench_losses.py --device cuda --large 65536
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+import hscl
+from hscl.functional import contrastive_loss
+
+GIB = 1024**3
+
+
+def _rss_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(field)
+
+
+class PeakMemory:
+    """Peak extra memory (bytes) used inside the block."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+
+    def __enter__(self):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            self.base = torch.cuda.memory_allocated()
+        else:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")  # reset VmHWM to the current RSS
+            self.base = _rss_kib("VmRSS") * 1024
+        return self
+
+    def __exit__(self, *exc):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+            self.peak = torch.cuda.max_memory_allocated() - self.base
+        else:
+            self.peak = _rss_kib("VmHWM") * 1024 - self.base
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def peak_memory(step, device) -> int:
+    """Peak extra bytes of one ``step()`` after a warm-up call."""
+    step()
+    with PeakMemory(device) as mem:
+        step()
+    return mem.peak
+
+
+def measure(step, device, budget_s: float, max_repeats: int = 30):
+    """Median seconds of ``step()`` (after a warm-up call) and the number of timed calls."""
+    step()
+    _sync(device)
+    t0 = time.perf_counter()
+    step()
+    _sync(device)
+    first = time.perf_counter() - t0
+    times = [first]
+    repeats = int(min(max_repeats, max(2, budget_s / max(first, 1e-6))))
+    for _ in range(repeats - 1):
+        _sync(device)
+        t0 = time.perf_counter()
+        step()
+        _sync(device)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), len(times)
+
+
+def memory_in_child(args, device) -> dict:
+    """Peak memory of every cell, measured in a child process whose allocator returns freed memory at once."""
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="131072")
+    cmd = [sys.executable, __file__, "--memory-only", "--device", str(device), "--dim", str(args.dim),
+           "--classes", str(args.classes), "--large", str(args.large), "--chunk-size", str(args.chunk_size),
+           "--sizes", *map(str, args.sizes)]  # fmt: skip
+    out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
+    return {tuple(k.split("|")): v for k, v in json.loads(out.strip().splitlines()[-1]).items()}
+
+
+def cells(args, device):
+    """(M, method name, chunk size or None, step or a note) for every cell of the table."""
+    for m in args.sizes:
+        for name, step in make_steps(m, args.dim, args.classes, device).items():
+            yield m, name, None, step
+    if args.large:
+        steps = make_steps(args.large, args.dim, args.classes, device, chunk_size=args.chunk_size)
+        for name in ("hscl UCL", "hscl H-SCL (beta=1)"):
+            yield args.large, name, args.chunk_size, steps[name]
+
+
+def make_steps(m: int, dim: int, classes: int, device, chunk_size=None):
+    g = torch.Generator().manual_seed(0)
+    b = m // 2
+    z = torch.randn(b, 2, dim, generator=g).to(device)
+    y = torch.randint(classes, (b,), generator=g).to(device)
+    flat_y = y.repeat_interleave(2)
+    grad_s = torch.randn(m, m, generator=g).to(device) if chunk_size is None else None
+
+    def hscl_step(**kw):
+        def step():
+            zz = z.detach().requires_grad_(True)
+            contrastive_loss(zz, y, chunk_size=chunk_size, **kw).backward()
+
+        return step
+
+    def floor():
+        x = z.detach().reshape(m, dim).requires_grad_(True)
+        (x @ x.T).backward(grad_s)
+
+    steps = {}
+    if chunk_size is None:
+        steps["floor: X X^T fwd+bwd"] = floor
+    steps["hscl UCL"] = hscl_step()
+    steps["hscl H-UCL (beta=1)"] = hscl_step(hardening=hscl.ExponentialTilt(1.0))
+    steps["hscl SCL"] = hscl_step(negatives="other_class")
+    steps["hscl H-SCL (beta=1)"] = hscl_step(negatives="other_class", hardening=hscl.ExponentialTilt(1.0))
+    steps["hscl H-SCL (tau=e^-0.5)"] = hscl_step(negatives="other_class", hardening=hscl.Threshold(math.exp(-0.5)))
+    if chunk_size is None:
+        try:
+            from pytorch_metric_learning import losses as pml
+        except ImportError:  # pragma: no cover
+            pml = None
+        if pml is not None:
+            ntxent, supcon = pml.NTXentLoss(temperature=0.5), pml.SupConLoss(temperature=0.5)
+            ids = torch.arange(b, device=device).repeat_interleave(2)
+
+            def pml_step(loss, labels):
+                def step():
+                    x = z.detach().reshape(m, dim).requires_grad_(True)
+                    loss(x, labels).backward()
+
+                return step
+
+            # NTXentLoss materialises a [positive pairs x negative pairs] matrix: M * M * (M - 2) floats.
+            need = m * m * (m - 2) * 4
+            steps["pml NTXentLoss"] = (
+                pml_step(ntxent, ids) if need < 8 * GIB else f"not run: needs {need / GIB:.0f} GiB"
+            )
+            steps["pml SupConLoss"] = pml_step(supcon, flat_y)
+    return steps
+
+
+def machine(device) -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    desc = f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)"
+    if device.type == "cuda":
+        desc += f", {torch.cuda.get_device_name(device)}"
+    return desc
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[512, 2048, 8192], help="numbers of embeddings M")
+    ap.add_argument("--dim", type=int, default=128)
+    ap.add_argument("--classes", type=int, default=10)
+    ap.add_argument("--large", type=int, default=32768, help="M for the chunked run (0 to skip)")
+    ap.add_argument("--chunk-size", type=int, default=1024)
+    ap.add_argument("--budget", type=float, default=3.0, help="seconds of timing per cell")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--memory-only", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "losses_cpu")
+    args = ap.parse_args(argv)
+    device = torch.device(args.device)
+
+    if args.memory_only:
+        peaks = {}
+        for m, name, chunk, step in cells(args, device):
+            if not isinstance(step, str):
+                peaks[f"{m}|{name}|{chunk}"] = peak_memory(step, device)
+        print(json.dumps(peaks))
+        return 0
+
+    rows = []
+    for m, name, chunk, step in cells(args, device):
+        if isinstance(step, str):
+            rows.append(dict(m=m, method=name, chunk=chunk, note=step))
+            print(f"M={m:6d} {name:28s} {step}", flush=True)
+            continue
+        sec, n = measure(step, device, args.budget if chunk is None else 0.0, max_repeats=30 if chunk is None else 1)
+        rows.append(dict(m=m, method=name, chunk=chunk, ms=1e3 * sec, repeats=n))
+        print(f"M={m:6d} {name:28s} chunk={chunk} {1e3 * sec:10.1f} ms (n={n})", flush=True)
+    print("measuring peak memory in a child process ...", flush=True)
+    peaks = memory_in_child(args, device)
+    for r in rows:
+        if "ms" not in r:
+            continue
+        r["peak_mib"] = peaks[(str(r["m"]), r["method"], str(r["chunk"]))] / 2**20
+        same_m = {x["method"]: x.get("ms") for x in rows if x["m"] == r["m"] and x["chunk"] is None}
+        if r["chunk"] is None:
+            r["x_floor"] = r["ms"] / same_m["floor: X X^T fwd+bwd"]
+            r["x_pml_supcon"] = r["ms"] / same_m["pml SupConLoss"] if same_m.get("pml SupConLoss") else None
+        else:
+            r["dense_matrix_gib"] = r["m"] ** 2 * 4 / GIB
+
+    command = "python benchmarks/bench_losses.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    lines = [
+        f"# Loss benchmark ({args.device})",
+        "",
+        f"Command: `{command.strip()}`  ",
+        f"Machine: {machine(device)}  ",
+        f"Date: {time.strftime('%Y-%m-%d')}; D = {args.dim}, {args.classes} classes, 2 views, float32, "
+        "forward + backward, median of repeated calls; peak memory from a second process.",
+        "",
+        "| M | method | ms | x floor | x pml SupCon | peak MiB |",
+        "|---:|---|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        if "note" in r:
+            lines.append(f"| {r['m']} | {r['method']} | {r['note']} | | | |")
+            continue
+        name = r["method"] + (f" (chunk_size={r['chunk']})" if r["chunk"] else "")
+        xf = f"{r['x_floor']:.2f}" if r.get("x_floor") else ""
+        xp = f"{r['x_pml_supcon']:.2f}" if r.get("x_pml_supcon") else ""
+        lines.append(f"| {r['m']} | {name} | {r['ms']:.1f} | {xf} | {xp} | {r['peak_mib']:.0f} |")
+    if args.large:
+        lines += [
+            "",
+            f"At M = {args.large} one dense M x M float32 matrix alone takes {args.large**2 * 4 / GIB:.1f} GiB.",
+        ]
+    text = "\n".join(lines) + "\n"
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    for suffix, payload in ((".md", text), (".json", json.dumps(dict(machine=machine(device), rows=rows), indent=1))):
+        tmp = args.out.with_suffix(suffix + ".tmp")
+        tmp.write_text(payload)
+        tmp.replace(args.out.with_suffix(suffix))
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
