@@ -26,4 +26,4 @@ def test_readme_python_block_runs(index):
     exec(compile(_python_blocks()[index], f"README.md block {index}", "exec"), namespace)
     loss = namespace.get("loss")
     if loss is not None:
-        assert loss.isfinite() and float(loss) > 0
+        assert loss.isfinite() and loss.item() > 0
