@@ -57,7 +57,7 @@ from torch.utils.checkpoint import checkpoint
 from . import _validation as V
 from .hardening import ExponentialTilt, Threshold
 
-__all__ = ["LossStats", "contrastive_loss", "supcon_loss"]
+__all__ = ["LossStats", "contrastive_loss", "log_tilted_mean", "supcon_loss"]
 
 # Tests set this to run every call through the instance-id comparison path instead of the block layout.
 _GENERIC_LAYOUT = False
@@ -190,6 +190,65 @@ class _LogTiltedMean(torch.autograd.Function):
         return grad_scores, None, None, None, None
 
 
+def log_tilted_mean(
+    scores: Tensor,
+    exclude: Tensor,
+    hardening=None,
+    *,
+    detach_weights: bool = False,
+    num_candidates: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
+    r"""The tilted mean of e^s over the negative candidates, in the log domain, for every row (anchor) i:
+
+        log E_i = LSE_{j in N(i)} (w_ij + s_ij) - LSE_{j in N(i)} (w_ij),      w_ij = log eta(s_ij)
+
+    This is the one place where hscl computes log E_i; the losses and the diagnostics all call it.
+
+    Args:
+        scores: s_ij, ``[c, R]`` (anchors x reference set).
+        exclude: the entries outside N(i): a boolean mask ``[c, R]`` (True = not a candidate), or a long
+            tensor ``[c, k]`` of excluded column indices (distinct within a row).
+        hardening: ``None``, :class:`ExponentialTilt`, :class:`Threshold` or a user function.
+        detach_weights: stop the gradient through the normalised weights.
+        num_candidates: |N(i)| if already known (saves a pass over the mask).
+
+    Returns:
+        ``(log_e, weighted)``: ``log_e`` ``[c]``, and whether some w_ij > -inf over N(i). Rows without a
+        weighted candidate get ``log_e = 0`` and a zero gradient.
+    """
+    r = scores.shape[1]
+    is_mask = exclude.dtype == torch.bool
+    if hardening is None or isinstance(hardening, (ExponentialTilt, Threshold)):
+        if is_mask:
+            masked = torch.where(exclude, -math.inf, scores.detach())
+        else:
+            masked = scores.detach().clone().scatter_(1, exclude, -math.inf)
+        if isinstance(hardening, Threshold):
+            # keep s >= log tau: F.threshold keeps x > t, so t is the next float below log tau
+            log_tau = torch.tensor(hardening.log_tau, dtype=scores.dtype)
+            below = torch.nextafter(log_tau, torch.tensor(-math.inf, dtype=scores.dtype)).item()
+            masked = F.threshold(masked, below, -math.inf, inplace=True)
+            num_candidates = torch.isfinite(masked).to(scores.dtype).sum(1)  # a float sum: far faster than bool
+        elif num_candidates is None:
+            num_candidates = r - (exclude.to(scores.dtype).sum(1) if is_mask else exclude.shape[1])
+        beta = hardening.beta if isinstance(hardening, ExponentialTilt) else 0.0
+        log_count = torch.as_tensor(num_candidates, device=scores.device).clamp_min(1).to(scores.dtype).log()
+        log_e = _LogTiltedMean.apply(scores, masked, beta, detach_weights, log_count)
+        return log_e, num_candidates > 0
+    logw = _user_log_weights(hardening, scores)
+    cand = ~_as_mask(exclude, scores.shape) & (logw > -math.inf)
+    weighted = cand.to(scores.dtype).sum(1) > 0
+    # Rows without candidates are left unmasked so that every log-sum-exp (and its gradient) stays finite.
+    fill = ~cand & weighted[:, None]
+    if detach_weights:
+        logw = logw.detach()
+    logw = torch.where(weighted[:, None], logw, 0.0)
+    log_e = torch.logsumexp((logw + scores).masked_fill(fill, -math.inf), 1) - torch.logsumexp(
+        logw.masked_fill(fill, -math.inf), 1
+    )
+    return torch.where(weighted, log_e, 0.0), weighted
+
+
 def _chunk_terms(
     za: Tensor,
     ua: Tensor,
@@ -240,48 +299,17 @@ def _chunk_terms(
         pi, pj = pos.nonzero(as_tuple=True)
         num_pos = torch.bincount(pi, minlength=c)
 
-    # The negative candidates N(i): the excluded entries' mask (None for the instance blocks) and |N(i)|.
+    # The negative candidates N(i): excluded entries (a mask, or the instance block's columns) and |N(i)|.
     if negatives == "other_class":
-        excluded, num_cand = same_label, r - _same_key_counts(ya, yr)
+        exclude, num_cand = same_label, r - _same_key_counts(ya, yr)
     elif blocks:
-        excluded, num_cand = None, torch.full((c,), r - blocks, device=za.device)
+        exclude, num_cand = block, torch.full((c,), r - blocks, device=za.device)
     else:
-        excluded, num_cand = same_instance, r - _same_key_counts(ua, ur)
-
-    logw = None
-    if hardening is None or isinstance(hardening, (ExponentialTilt, Threshold)):
-        if excluded is None:
-            masked = scores.detach().clone().scatter_(1, block, -math.inf)
-        else:
-            masked = torch.where(excluded, -math.inf, scores.detach())
-        if isinstance(hardening, Threshold):
-            # keep s >= log tau: F.threshold keeps x > t, so t is the next float below log tau
-            log_tau = torch.tensor(hardening.log_tau, dtype=scores.dtype)
-            below = torch.nextafter(log_tau, torch.tensor(-math.inf, dtype=scores.dtype)).item()
-            masked = F.threshold(masked, below, -math.inf, inplace=True)
-            num_cand = torch.isfinite(masked).to(scores.dtype).sum(1)  # a float sum: far faster than a bool one
-        beta = hardening.beta if isinstance(hardening, ExponentialTilt) else 0.0
-        log_count = num_cand.clamp_min(1).to(scores.dtype).log()
-        if want_stats and beta > 0:
-            logw = scores.detach() * beta
-        log_e = _LogTiltedMean.apply(scores, masked, beta, detach_weights, log_count)
-    else:
-        if excluded is None:
-            excluded = torch.zeros_like(scores, dtype=torch.bool).scatter_(1, block, True)
-        logw = _user_log_weights(hardening, scores)
-        cand = ~excluded & (logw > -math.inf)
-        num_cand = cand.to(scores.dtype).sum(1)
-        # Rows without candidates are left unmasked so that every log-sum-exp (and its gradient) stays finite.
-        has = num_cand > 0
-        fill = ~cand & has[:, None]
-        if detach_weights:
-            logw = logw.detach()
-        logw = torch.where(has[:, None], logw, 0.0)
-        log_e = torch.logsumexp((logw + scores).masked_fill(fill, -math.inf), 1) - torch.logsumexp(
-            logw.masked_fill(fill, -math.inf), 1
-        )
-        log_e = torch.where(has, log_e, 0.0)
-    valid = (num_pos > 0) & (num_cand > 0)
+        exclude, num_cand = same_instance, r - _same_key_counts(ua, ur)
+    log_e, weighted = log_tilted_mean(
+        scores, exclude, hardening, detach_weights=detach_weights, num_candidates=num_cand
+    )
+    valid = (num_pos > 0) & weighted
 
     s_pos = scores[pi, pj]
     if debias > 0:
@@ -294,8 +322,8 @@ def _chunk_terms(
     stats = None
     if want_stats:
         with torch.no_grad():
-            stats = _chunk_stats(scores.detach(), s_pos.detach(), pi, valid, num_cand, logw, excluded, block,
-                                 same_label, same_instance, hardening)  # fmt: skip
+            stats = _chunk_stats(scores.detach(), s_pos.detach(), pi, valid, exclude, same_label, same_instance,
+                                 block, hardening)  # fmt: skip
     return _Terms(loss_sum, num_pos.to(scores.dtype), valid, stats)
 
 
@@ -306,24 +334,37 @@ def _same_key_counts(anchor_keys: Tensor, ref_keys: Tensor) -> Tensor:
     return counts[inverse[ref_keys.shape[0] :]]
 
 
-def _chunk_stats(scores, s_pos, pi, valid, num_cand, logw, excluded, block, same_label, same_instance, hardening):
+def _as_mask(exclude: Tensor, shape: torch.Size) -> Tensor:
+    """A boolean [c, R] mask from either form of ``exclude`` (a mask, or excluded column indices)."""
+    if exclude.dtype == torch.bool:
+        return exclude
+    return torch.zeros(shape, dtype=torch.bool, device=exclude.device).scatter_(1, exclude, True)
+
+
+def _log_weights(hardening, scores: Tensor) -> Tensor:
+    """w = log eta(s) for any hardening (0 without one)."""
+    if hardening is None:
+        return torch.zeros_like(scores)
+    if isinstance(hardening, (ExponentialTilt, Threshold)):
+        return hardening.log_weights(scores)
+    return _user_log_weights(hardening, scores)
+
+
+def _chunk_stats(scores, s_pos, pi, valid, exclude, same_label, same_instance, block, hardening):
     """Partial sums for :class:`LossStats`: [sum s+, #pairs, sum s-, #negatives, sum eff. negatives,
     #collisions, #other-instance], over valid anchors (the last two over all anchors), in float64."""
     f64 = torch.float64
-    if excluded is None:
-        excluded = torch.zeros_like(scores, dtype=torch.bool).scatter_(1, block, True)
+    excluded = _as_mask(exclude, scores.shape)
     if same_instance is None:
-        same_instance = torch.zeros_like(scores, dtype=torch.bool).scatter_(1, block, True)
+        same_instance = _as_mask(block, scores.shape)
     neg_ok = ~excluded & valid[:, None]
     pair_ok = valid[pi]
-    if logw is None:
-        eff = num_cand.to(f64)
-    else:
-        cand = ~excluded & (logw > -math.inf)
-        lw = logw.masked_fill(~cand, -math.inf)
-        lz = torch.logsumexp(lw, 1, keepdim=True)
-        q = torch.exp(lw - lz)
-        eff = torch.exp(lz.squeeze(1) - (q * lw.masked_fill(~cand, 0.0)).sum(1)).to(f64)
+    logw = _log_weights(hardening, scores)
+    cand = ~excluded & (logw > -math.inf)
+    lw = logw.masked_fill(~cand, -math.inf)
+    lz = torch.logsumexp(lw, 1, keepdim=True)
+    q = torch.exp(lw - lz)
+    eff = torch.exp(lz.squeeze(1) - (q * lw.masked_fill(~cand, 0.0)).sum(1)).to(f64)  # exp(entropy of q)
     if same_label is not None:
         other = ~same_instance
         coll = (other & same_label).sum().to(f64)
