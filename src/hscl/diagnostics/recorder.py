@@ -1,0 +1,182 @@
+"""Recording the diagnostics every epoch: a CSV row per epoch and hardening setting, and two figures (the four
+losses across epochs, as the paper's Figure 5; the fraction of anchors satisfying Assumption 1, as its Figure 4).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from torch import Tensor
+
+from .asymptotic import LOSS_NAMES, PAPER_SETTINGS, assumption_report
+from .embed import embed_views
+
+__all__ = ["DiagnosticsRecorder", "atomic_write_text"]
+
+COLUMNS = (
+    "epoch",
+    "setting",
+    *LOSS_NAMES,
+    "assumption_fraction",
+    "anchors",
+    "satisfied",
+    "vacuous",
+    "excluded",
+    "hscl_le_hucl",
+    "hscl_ge_ucl",
+    "frac_anchors_hscl_le_hucl",
+    "frac_anchors_hscl_ge_ucl",
+    "temperature",
+)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", newline="") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _atomic_savefig(fig, path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=120, format="png")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class DiagnosticsRecorder:
+    """Per-epoch recorder of the four asymptotic losses and the Assumption 1 fractions.
+
+    Call :meth:`record` with embeddings (``[N, 2, D]`` and labels) or :meth:`record_model` with a model and data
+    at the end of each epoch. Every call rewrites ``out_dir/diagnostics.csv`` atomically (a row per epoch and
+    setting; re-recording an epoch replaces its rows, so a resumed run continues the same file) and redraws
+    ``out_dir/diagnostics_losses.png`` and ``out_dir/diagnostics_assumption.png``.
+
+    Args:
+        out_dir: output folder (created).
+        settings: name -> hardening; default the paper's four (tau = e^-0.5, e^-0.1; beta = 1, 2).
+        temperature: t of the critic.
+        chunk_size: anchors per chunk (see :func:`~hscl.diagnostics.assumption_report`).
+        title: a title for the figures (e.g. the data set and the method trained).
+    """
+
+    def __init__(
+        self,
+        out_dir: str | os.PathLike,
+        settings: Mapping[str, object] | None = None,
+        *,
+        temperature: float = 0.5,
+        chunk_size: int | None = None,
+        title: str = "",
+    ) -> None:
+        self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        if not os.access(self.out_dir, os.W_OK):
+            raise PermissionError(f"out_dir {self.out_dir} is not writable")
+        self.settings = dict(PAPER_SETTINGS if settings is None else settings)
+        if not self.settings:
+            raise ValueError("settings must name at least one hardening")
+        self.temperature = temperature
+        self.chunk_size = chunk_size
+        self.title = title
+        self.csv_path = self.out_dir / "diagnostics.csv"
+        self.rows: list[dict[str, str]] = self._read_existing()
+
+    def _read_existing(self) -> list[dict[str, str]]:
+        if not self.csv_path.exists():
+            return []
+        with open(self.csv_path, newline="") as f:
+            reader = csv.DictReader(f)
+            if reader.fieldnames is None or tuple(reader.fieldnames) != COLUMNS:
+                raise ValueError(f"{self.csv_path} exists but is not a diagnostics CSV with columns {COLUMNS}")
+            return list(reader)
+
+    def record(self, epoch: int, z: Tensor, labels: Tensor) -> list[dict]:
+        """Compute every setting on ``z`` (``[N, 2, D]``) with the whole of it as reference set; write and draw."""
+        new = []
+        for name, hardening in self.settings.items():
+            report = assumption_report(
+                z, labels, hardening=hardening, temperature=self.temperature, chunk_size=self.chunk_size
+            )
+            row = report.summary()
+            row.pop("hardening")
+            new.append({"epoch": epoch, "setting": name, **row})
+        self.rows = [r for r in self.rows if int(r["epoch"]) != epoch] + [
+            {k: str(v) for k, v in r.items()} for r in new
+        ]
+        self.rows.sort(key=lambda r: (int(r["epoch"]), list(self.settings).index(r["setting"])
+                                      if r["setting"] in self.settings else len(self.settings)))  # fmt: skip
+        self._write()
+        self.plot()
+        return new
+
+    def record_model(
+        self, epoch: int, model, data, *, augment: Callable[[Tensor], Tensor], batch_size: int = 512
+    ) -> list[dict]:
+        """Embed ``data`` with ``model`` (two views, no gradients), then :meth:`record`."""
+        z, labels = embed_views(model, data, augment=augment, views=2, batch_size=batch_size, progress=False)
+        return self.record(epoch, z, labels)
+
+    def _write(self) -> None:
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(self.rows)
+        atomic_write_text(self.csv_path, buf.getvalue())
+
+    def plot(self) -> tuple[Path, Path]:
+        """Redraw both figures from the rows; returns their paths."""
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+
+        names = list(dict.fromkeys(r["setting"] for r in self.rows))
+        series = {n: sorted((int(r["epoch"]), r) for r in self.rows if r["setting"] == n) for n in names}
+
+        fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.4), squeeze=False)
+        for ax, name in zip(axes[0], names, strict=True):
+            epochs = [e for e, _ in series[name]]
+            for loss in LOSS_NAMES:
+                ax.plot(epochs, [float(r[loss]) for _, r in series[name]], marker="o", ms=3, label=loss)
+            ax.set_title(name)
+            ax.set_xlabel("epoch")
+            ax.grid(alpha=0.3)
+        axes[0][0].set_ylabel("asymptotic loss  -s_ip + log E_i")
+        axes[0][0].legend()
+        fig.suptitle(f"The four asymptotic losses {self.title}".strip())
+        fig.tight_layout()
+        losses_png = self.out_dir / "diagnostics_losses.png"
+        _atomic_savefig(fig, losses_png)
+        plt.close(fig)
+
+        fig, ax = plt.subplots(figsize=(5.5, 3.6))
+        for name in names:
+            ax.plot([e for e, _ in series[name]], [float(r["assumption_fraction"]) for _, r in series[name]],
+                    marker="o", ms=3, label=name)  # fmt: skip
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("fraction of anchors")
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+        ax.legend()
+        ax.set_title(f"Anchors satisfying Assumption 1 {self.title}".strip())
+        fig.tight_layout()
+        assumption_png = self.out_dir / "diagnostics_assumption.png"
+        _atomic_savefig(fig, assumption_png)
+        plt.close(fig)
+        return losses_png, assumption_png
