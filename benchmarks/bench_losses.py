@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 
 import hscl
+from hscl._io import atomic_write_text
 from hscl.functional import contrastive_loss
 
 GIB = 1024**3
@@ -257,9 +258,7 @@ def main(argv=None) -> int:
     text = "\n".join(lines) + "\n"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     for suffix, payload in ((".md", text), (".json", json.dumps(dict(machine=machine(device), rows=rows), indent=1))):
-        tmp = args.out.with_suffix(suffix + ".tmp")
-        tmp.write_text(payload)
-        tmp.replace(args.out.with_suffix(suffix))
+        atomic_write_text(args.out.with_suffix(suffix), payload)
     print(text)
     return 0
 

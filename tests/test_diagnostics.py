@@ -4,9 +4,9 @@ import math
 
 import pytest
 import torch
-from conftest import HARDENINGS, make_batch
 
 import hscl
+from conftest import HARDENINGS, make_batch
 from hscl.diagnostics import (
     assumption_fraction,
     assumption_report,
@@ -31,7 +31,7 @@ def naive(z, labels, eta, t=0.5):
         s = [float(x[i] @ x[j]) / t for j in range(2 * b)]
         p = i ^ 1
 
-        def tilted(js, weight):
+        def tilted(js, weight, s=s):
             w = [weight(s[j]) for j in js]
             total = sum(w)
             return (sum(wj * math.exp(s[j]) for wj, j in zip(w, js, strict=True)) / total if total > 0 else None), total
@@ -45,7 +45,7 @@ def naive(z, labels, eta, t=0.5):
         e_d, m_d = tilted(d, eta)
         e_c, m_c = tilted(c, eta)
 
-        def loss(e):
+        def loss(e, s=s, p=p):
             return None if e is None else -s[p] + math.log(e)
 
         out.append((loss(e_ucl), loss(e_hucl), loss(e_scl), loss(e_d), e_c, e_d, m_c, m_d, e_hucl))

@@ -30,6 +30,7 @@ def test_record_writes_rows_and_figures(tmp_path):
     for png in ("diagnostics_losses.png", "diagnostics_assumption.png"):
         assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(tmp_path.glob(".*tmp*")), "no temporary file may be left behind"
+    assert (tmp_path / "diagnostics.csv").stat().st_mode & 0o044, "results must be readable by others (umask)"
 
 
 def test_resume_replaces_the_epoch_and_keeps_the_rest(tmp_path):

@@ -7,12 +7,12 @@ A checkpoint is a dict ``{"format": "hscl-model/1", "model": spec, "state_dict":
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from ._io import atomic_write
 from .models import build_model
 
 __all__ = ["FORMAT", "atomic_torch_save", "load_model", "save_model"]
@@ -22,16 +22,7 @@ FORMAT = "hscl-model/1"
 
 def atomic_torch_save(obj, path: str | os.PathLike) -> None:
     """``torch.save`` to a temporary file in the same folder, then rename: never a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def save_model(path: str | os.PathLike, model: nn.Module, **meta) -> None:

@@ -3,7 +3,83 @@
 from __future__ import annotations
 
 import argparse
+import math
+import re
 import sys
+
+_NUMBER = r"[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?"
+
+
+def parse_setting(text: str):
+    """``paper``, ``beta=B``, ``tau=T`` or ``tau=e^X`` -> {name: hardening} (parsed, never evaluated)."""
+    from .diagnostics import PAPER_SETTINGS
+    from .hardening import ExponentialTilt, Threshold
+
+    text = text.strip()
+    if text == "paper":
+        return dict(PAPER_SETTINGS)
+    if m := re.fullmatch(rf"beta=({_NUMBER})", text):
+        return {text: ExponentialTilt(float(m.group(1)))}
+    if m := re.fullmatch(rf"tau=e\^(-?{_NUMBER})", text):
+        return {text: Threshold(math.exp(float(m.group(1))))}
+    if m := re.fullmatch(rf"tau=({_NUMBER})", text):
+        return {text: Threshold(float(m.group(1)))}
+    raise argparse.ArgumentTypeError(f"unknown setting {text!r}: use paper, beta=B, tau=T or tau=e^X")
+
+
+def _diagnose(args) -> int:
+    import torch
+
+    from ._io import atomic_write_text
+    from .checkpoint import load_model
+    from .datasets import load_vector_dataset
+    from .diagnostics import assumption_report, embed_views
+    from .transforms import VectorAugment
+
+    settings = {}
+    for s in args.setting or [parse_setting("paper")]:
+        settings.update(s)
+    model, meta = load_model(args.checkpoint)
+    x, y = load_vector_dataset(args.data)
+    in_features = model.spec["kwargs"].get("in_features")
+    if in_features is not None and x.shape[1] != in_features:
+        raise ValueError(f"the data has {x.shape[1]} features but the checkpoint's model expects {in_features}")
+    aug_cfg = dict(meta.get("augment", {}))
+    if args.noise is not None:
+        aug_cfg["noise"] = args.noise
+    if args.drop is not None:
+        aug_cfg["drop"] = args.drop
+    augment = VectorAugment(**aug_cfg, generator=torch.Generator().manual_seed(args.seed))
+    temperature = args.temperature if args.temperature is not None else float(meta.get("temperature", 0.5))
+    z, labels = embed_views(model, (x, y), augment=augment, progress=not args.quiet)
+    rows = []
+    for name, hardening in settings.items():
+        rep = assumption_report(z, labels, hardening=hardening, temperature=temperature, chunk_size=args.chunk_size,
+                                progress=not args.quiet)  # fmt: skip
+        rows.append({"setting": name, **rep.summary()})
+    header = ["setting", "UCL", "H-UCL", "SCL", "H-SCL", "assumption_fraction", "vacuous", "excluded",
+              "hscl_le_hucl", "hscl_ge_ucl"]  # fmt: skip
+    print(f"hscl diagnose: {args.checkpoint} on {args.data} ({z.shape[0]} samples x 2 views, t={temperature:g}, "
+          f"reference set = the whole data set, augmentation {augment})")  # fmt: skip
+    print("| " + " | ".join(header) + " |")
+    print("|" + "|".join("---" for _ in header) + "|")
+    for r in rows:
+        cells = [f"{r[h]:.4f}" if isinstance(r[h], float) else str(r[h]) for h in header]
+        print("| " + " | ".join(cells) + " |")
+    if args.out:
+        import csv
+        import io
+        from pathlib import Path
+
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write_text(out / "diagnose.csv", buf.getvalue())
+        print(f"written: {out / 'diagnose.csv'}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -13,6 +89,26 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--samples", type=int, default=512, help="samples per batch (default 512)")
     demo.add_argument("--classes", type=int, default=10, help="number of classes (default 10)")
     demo.add_argument("--seed", type=int, default=0)
+
+    diag = sub.add_parser(
+        "diagnose",
+        help="Assumption 1 and the four asymptotic losses of a saved model on a whole data set",
+        description="Embed the data set once (two augmented views per sample) with the checkpoint's model and "
+        "report, per hardening setting, the four asymptotic losses and the fraction of anchors satisfying "
+        "Assumption 1, with the whole data set as reference set (SPEC.md section 4).",
+    )
+    diag.add_argument("--checkpoint", required=True, help="an hscl model checkpoint (hscl.checkpoint.save_model)")
+    diag.add_argument("--data", default="digits", help="'digits' or a .npz file with arrays x and y")
+    diag.add_argument("--setting", type=parse_setting, action="append",
+                      help="paper (default: tau=e^-0.5, tau=e^-0.1, beta=1, beta=2), beta=B, tau=T or tau=e^X; "
+                      "repeatable")  # fmt: skip
+    diag.add_argument("--temperature", type=float, default=None, help="default: the checkpoint's")
+    diag.add_argument("--chunk-size", type=int, default=None, help="anchors per chunk (default: ~1 GiB of memory)")
+    diag.add_argument("--noise", type=float, default=None, help="augmentation noise (default: the checkpoint's)")
+    diag.add_argument("--drop", type=float, default=None, help="augmentation dropout (default: the checkpoint's)")
+    diag.add_argument("--seed", type=int, default=0, help="seed of the augmentation")
+    diag.add_argument("--out", default=None, help="also write OUT/diagnose.csv")
+    diag.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
 
     if args.command == "demo":
@@ -21,7 +117,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.samples < 2 or args.classes < 2:
             parser.error("--samples and --classes must be >= 2")
         print(run(num_samples=args.samples, num_classes=args.classes, seed=args.seed))
-    return 0
+        return 0
+    if args.command == "diagnose":
+        try:
+            return _diagnose(args)
+        except (ValueError, FileNotFoundError, PermissionError) as err:
+            print(f"hscl diagnose: error: {err}", file=sys.stderr)
+            return 2
+    return 0  # pragma: no cover
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,16 +7,16 @@ from __future__ import annotations
 import csv
 import io
 import os
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from torch import Tensor
 
+from .._io import atomic_write, atomic_write_text
 from .asymptotic import LOSS_NAMES, PAPER_SETTINGS, assumption_report
 from .embed import embed_views
 
-__all__ = ["DiagnosticsRecorder", "atomic_write_text"]
+__all__ = ["DiagnosticsRecorder"]
 
 COLUMNS = (
     "epoch",
@@ -33,30 +33,6 @@ COLUMNS = (
     "frac_anchors_hscl_ge_ucl",
     "temperature",
 )
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _atomic_savefig(fig, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=120, format="png")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class DiagnosticsRecorder:
@@ -159,13 +135,13 @@ class DiagnosticsRecorder:
             ax.grid(alpha=0.3)
         axes[0][0].set_ylabel("asymptotic loss  -s_ip + log E_i")
         axes[0][0].legend()
-        fig.suptitle(f"The four asymptotic losses {self.title}".strip())
+        fig.suptitle(f"The four asymptotic losses {self.title}".strip(), fontsize=11)
         fig.tight_layout()
         losses_png = self.out_dir / "diagnostics_losses.png"
-        _atomic_savefig(fig, losses_png)
+        atomic_write(losses_png, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
         plt.close(fig)
 
-        fig, ax = plt.subplots(figsize=(5.5, 3.6))
+        fig, ax = plt.subplots(figsize=(6, 4))
         for name in names:
             ax.plot([e for e, _ in series[name]], [float(r["assumption_fraction"]) for _, r in series[name]],
                     marker="o", ms=3, label=name)  # fmt: skip
@@ -174,9 +150,9 @@ class DiagnosticsRecorder:
         ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
         ax.legend()
-        ax.set_title(f"Anchors satisfying Assumption 1 {self.title}".strip())
+        ax.set_title(f"Anchors satisfying Assumption 1\n{self.title}".strip(), fontsize=11)
         fig.tight_layout()
         assumption_png = self.out_dir / "diagnostics_assumption.png"
-        _atomic_savefig(fig, assumption_png)
+        atomic_write(assumption_png, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
         plt.close(fig)
         return losses_png, assumption_png
