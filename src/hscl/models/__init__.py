@@ -1,11 +1,12 @@
 """Encoders. Each returns the projection z used by the losses from ``forward`` and the representation h used
 for evaluation from ``features``. ``build_model({"name": ..., "kwargs": {...}})`` rebuilds one from its spec."""
 
+from .gin import GINEncoder
 from .mlp import MLPEncoder
 
-MODELS = {"mlp": MLPEncoder}
+MODELS = {"mlp": MLPEncoder, "gin": GINEncoder}
 
-__all__ = ["MODELS", "MLPEncoder", "build_model"]
+__all__ = ["MODELS", "GINEncoder", "MLPEncoder", "build_model"]
 
 
 def build_model(spec: dict):

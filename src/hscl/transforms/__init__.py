@@ -1,5 +1,6 @@
-"""Augmentations. ``vector``: for feature vectors."""
+"""Augmentations. ``vector``: for feature vectors; ``graph``: GraphCL's, batched."""
 
+from .graph import GraphAugment
 from .vector import VectorAugment
 
-__all__ = ["VectorAugment"]
+__all__ = ["GraphAugment", "VectorAugment"]

@@ -1,0 +1,80 @@
+"""Graph augmentations: invariants (sizes, valid and symmetric edges inside each graph, every graph kept),
+determinism under a seed; and the GIN encoder's shapes."""
+
+import pytest
+import torch
+
+from hscl.datasets.tu import load_tu
+from hscl.models import GINEncoder, build_model
+from hscl.transforms import GraphAugment
+from hscl.transforms.graph import OPS
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory):
+    from torch_geometric.loader import DataLoader
+
+    ds = load_tu("MUTAG", cache=tmp_path_factory.mktemp("c"))
+    return next(iter(DataLoader(list(ds), batch_size=64)))
+
+
+def _check(out, batch):
+    assert out.num_graphs == batch.num_graphs
+    assert torch.bincount(out.batch, minlength=batch.num_graphs).min() >= 1, "a graph lost all its nodes"
+    assert out.x.shape == (out.batch.numel(), batch.x.shape[1])
+    ei = out.edge_index
+    if ei.numel():
+        assert int(ei.min()) >= 0 and int(ei.max()) < out.x.shape[0]
+        assert torch.equal(out.batch[ei[0]], out.batch[ei[1]]), "an edge crosses graphs"
+        assert bool((ei[0] != ei[1]).all()), "self loop"
+        fwd = set(map(tuple, ei.t().tolist()))
+        assert fwd == {(b, a) for a, b in fwd}, "edges must stay symmetric"
+    assert torch.equal(out.y, batch.y)
+
+
+@pytest.mark.parametrize("ops", [(op,) for op in OPS] + [OPS])
+@pytest.mark.parametrize("ratio", [0.0, 0.2, 0.6])
+def test_invariants(batch, ops, ratio):
+    out = GraphAugment(ops, ratio=ratio, generator=torch.Generator().manual_seed(0))(batch)
+    _check(out, batch)
+    if ratio == 0.0:
+        assert out.x.shape == batch.x.shape and out.edge_index.shape == batch.edge_index.shape
+    elif ops == ("node_drop",) or ops == ("subgraph",):
+        assert out.x.shape[0] < batch.x.shape[0]
+    elif ops == ("attr_mask",):
+        assert (out.x.abs().sum(1) == 0).sum() > (batch.x.abs().sum(1) == 0).sum()
+    elif ops == ("edge_perturb",):
+        before = set(map(tuple, batch.edge_index.t().tolist()))
+        after = set(map(tuple, out.edge_index.t().tolist()))
+        assert before - after and after - before, "some edges removed and some added"
+
+
+def test_subgraph_is_connected_walk(batch):
+    out = GraphAugment(("subgraph",), ratio=0.5, generator=torch.Generator().manual_seed(1))(batch)
+    kept = torch.bincount(out.batch, minlength=batch.num_graphs)
+    full = torch.bincount(batch.batch, minlength=batch.num_graphs)
+    assert bool((kept <= torch.ceil(0.5 * full.float())).all())
+
+
+def test_seeded_determinism(batch):
+    a = GraphAugment(generator=torch.Generator().manual_seed(7))(batch)
+    b = GraphAugment(generator=torch.Generator().manual_seed(7))(batch)
+    c = GraphAugment(generator=torch.Generator().manual_seed(8))(batch)
+    assert torch.equal(a.x, b.x) and torch.equal(a.edge_index, b.edge_index)
+    assert not (a.x.shape == c.x.shape and torch.equal(a.edge_index, c.edge_index))
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="ops must be a non-empty subset"):
+        GraphAugment(("rotate",))
+    with pytest.raises(ValueError, match=r"ratio must be in \[0, 1\)"):
+        GraphAugment(ratio=1.0)
+
+
+def test_gin_encoder(batch):
+    model = GINEncoder(batch.x.shape[1], hidden=32, layers=3, projection=16)
+    assert model.features(batch).shape == (batch.num_graphs, 96)
+    assert model(batch).shape == (batch.num_graphs, 16)
+    assert isinstance(build_model(model.spec), GINEncoder)
+    with pytest.raises(ValueError, match="layers must be an int >= 1"):
+        GINEncoder(7, layers=0)
