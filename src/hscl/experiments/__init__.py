@@ -1,0 +1,1 @@
+"""The paper's experiments, each one resumable command (``hscl reproduce ...``)."""

@@ -1,0 +1,276 @@
+"""Graph benchmarks end to end (SPEC.md sections 5 and 6): TU data, GIN, GraphCL augmentations, the six methods,
+10-fold stratified cross-validation with a fixed fold seed, and a linear SVM whose C is chosen by inner CV.
+
+Protocol, per data set, method and seed:
+
+* SCL, H-SCL (tau), H-SCL (beta) and SupCon pre-train, for each outer fold, a fresh encoder on the training
+  folds with their labels; the test fold is never seen before the SVM's final score.
+* UCL and H-UCL pre-train once per seed on all graphs without labels (the InfoGraph / GraphCL convention).
+* Frozen representations (sum pooling of every GIN layer) go to a linear SVM, C chosen by 5-fold inner CV on the
+  training folds; the test fold is scored once.
+
+``run`` writes ``results.csv`` (one row per data set, method, seed and fold), rewriting it atomically after every
+cell, and skips the cells already there, so a killed run resumes where it stopped. ``write_report`` turns the CSV
+into ``table.md`` and ``accuracy.png``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import time
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import losses
+from .._io import atomic_write, atomic_write_text
+from ..datasets.tu import BENCHMARKS, load_tu
+from ..evaluation import svm_accuracy
+from ..models import GINEncoder
+from ..training import embed_graphs, pretrain_graphs
+
+__all__ = ["COLUMNS", "METHODS", "GraphConfig", "fold_indices", "run", "write_report"]
+
+FOLD_SEED = 0
+COLUMNS = ("dataset", "method", "seed", "fold", "accuracy", "svm_C", "pretraining", "epochs", "seconds")
+
+
+@dataclass(frozen=True)
+class Method:
+    label: str
+    supervised: bool
+    make: Callable[[float], torch.nn.Module]
+
+
+METHODS: dict[str, Method] = {
+    "ucl": Method("UCL", False, lambda t: losses.UCL(temperature=t)),
+    "hucl": Method("H-UCL (beta=1)", False, lambda t: losses.HUCL(beta=1.0, temperature=t)),
+    "scl": Method("SCL", True, lambda t: losses.SCL(temperature=t)),
+    "hscl-tau": Method("H-SCL (tau=e^-0.5)", True, lambda t: losses.HSCL(tau=math.exp(-0.5), temperature=t)),
+    "hscl-beta": Method("H-SCL (beta=1)", True, lambda t: losses.HSCL(beta=1.0, temperature=t)),
+    "supcon": Method("SupCon", True, lambda t: losses.SupConLoss(temperature=t)),
+}
+
+
+@dataclass(frozen=True)
+class GraphConfig:
+    epochs: int = 20
+    epochs_for: tuple[tuple[str, int], ...] = ()  # per data set overrides, e.g. (("DD", 2),)
+    batch_size: int = 128
+    lr: float = 1e-3
+    hidden: int = 32
+    layers: int = 3
+    temperature: float = 0.5
+    augment_ratio: float = 0.2
+    folds: int = 10
+
+    def epochs_of(self, dataset: str) -> int:
+        return dict(self.epochs_for).get(dataset, self.epochs)
+
+
+def fold_indices(labels: np.ndarray, folds: int = 10) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Stratified outer folds with the fixed fold seed (the same for every method and seed)."""
+    from sklearn.model_selection import StratifiedKFold
+
+    skf = StratifiedKFold(folds, shuffle=True, random_state=FOLD_SEED)
+    return list(skf.split(np.zeros(len(labels)), labels))
+
+
+def _cell_seed(*parts) -> int:
+    return zlib.crc32("|".join(map(str, parts)).encode()) & 0x7FFFFFFF
+
+
+def _read_rows(path: Path) -> list[dict[str, str]]:
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        if reader.fieldnames is None or tuple(reader.fieldnames) != COLUMNS:
+            raise ValueError(f"{path} exists but is not a graph results CSV with columns {COLUMNS}")
+        return list(reader)
+
+
+def _write_rows(path: Path, rows: list[dict]) -> None:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
+
+
+def _pretrain(dataset, method: Method, graphs, labels, cfg: GraphConfig, seed: int, on_epoch_end=None):
+    torch.manual_seed(seed)
+    model = GINEncoder(dataset.num_features, hidden=cfg.hidden, layers=cfg.layers)
+    pretrain_graphs(
+        model,
+        graphs,
+        method.make(cfg.temperature),
+        labels=labels if method.supervised else None,
+        epochs=cfg.epochs_of(dataset.name),
+        batch_size=cfg.batch_size,
+        lr=cfg.lr,
+        augment_ratio=cfg.augment_ratio,
+        seed=seed,
+        on_epoch_end=on_epoch_end,
+    )
+    return model
+
+
+def run(
+    out: str | Path,
+    *,
+    datasets: Sequence[str] = BENCHMARKS,
+    methods: Sequence[str] = tuple(METHODS),
+    seeds: Sequence[int] = (0, 1, 2),
+    config: GraphConfig = GraphConfig(),
+    data_root=None,
+    cache=None,
+    diagnostics: Sequence[str] = (),
+    progress: bool = True,
+    pretrain_fn=None,
+) -> Path:
+    """Run every missing (data set, method, seed, fold) cell and return the CSV's path (see the module doc)."""
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ValueError(f"unknown method(s) {unknown}; known: {', '.join(METHODS)}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    csv_path = out / "results.csv"
+    rows = _read_rows(csv_path)
+    done = {(r["dataset"], r["method"], r["seed"], r["fold"]) for r in rows}
+    loaded = {name: load_tu(name, data_root=data_root, cache=cache) for name in datasets}  # fail early on bad input
+    pretrain_fn = pretrain_fn or _pretrain
+    cells = [(d, m, s, f) for d in loaded for m in methods for s in seeds for f in range(config.folds)]
+    todo = [c for c in cells if (loaded[c[0]].name, c[1], str(c[2]), str(c[3])) not in done]
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(cells), initial=len(cells) - len(todo), desc="graphs", unit="cell")
+    unsup_cache: dict = {}
+    for d, m, s, f in todo:
+        dataset = loaded[d]
+        method = METHODS[m]
+        labels = dataset.labels
+        train_idx, test_idx = fold_indices(labels.numpy(), config.folds)[f]
+        start = time.perf_counter()
+        first_pretraining = s == seeds[0] and (f == 0 or not method.supervised)
+        record = d in diagnostics and first_pretraining
+        recorder_hook = _diagnostics_hook(out, dataset, m, config) if record else None
+        if method.supervised:
+            seed = _cell_seed(dataset.name, m, s, f)
+            train_graphs = [dataset[i] for i in train_idx]
+            model = pretrain_fn(dataset, method, train_graphs, labels[train_idx], config, seed, recorder_hook)
+            feats = embed_graphs(model, dataset)
+        else:
+            key = (dataset.name, m, s)
+            if key not in unsup_cache:
+                seed = _cell_seed(dataset.name, m, s)
+                model = pretrain_fn(dataset, method, list(dataset), None, config, seed, recorder_hook)
+                unsup_cache = {key: embed_graphs(model, dataset)}
+            feats = unsup_cache[key]
+        acc, c = svm_accuracy(feats[train_idx].numpy(), labels[train_idx].numpy(), feats[test_idx].numpy(),
+                              labels[test_idx].numpy(), seed=_cell_seed(dataset.name, "svm", s, f))  # fmt: skip
+        rows.append(dict(dataset=dataset.name, method=m, seed=s, fold=f, accuracy=f"{acc:.6f}", svm_C=c,
+                         pretraining="training folds, with labels" if method.supervised
+                         else "all graphs, without labels", epochs=config.epochs_of(dataset.name),
+                         seconds=f"{time.perf_counter() - start:.2f}"))  # fmt: skip
+        _write_rows(csv_path, rows)
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix_str(f"{dataset.name} {m} seed {s} fold {f}: {acc:.3f}")
+    if bar is not None:
+        bar.close()
+    return csv_path
+
+
+def _diagnostics_hook(out: Path, dataset, method: str, config: GraphConfig):
+    """Per-epoch diagnostics of the first pre-training of a (data set, method), on its pre-training graphs."""
+    from ..diagnostics import DiagnosticsRecorder
+    from ..transforms.graph import GraphAugment
+
+    folder = out / "diagnostics" / dataset.name / method
+    recorder = DiagnosticsRecorder(folder, temperature=config.temperature, title=f"({dataset.name}, {method})")
+    augment = GraphAugment(ratio=config.augment_ratio, generator=torch.Generator().manual_seed(12345))
+
+    def hook(epoch: int, model) -> None:
+        from torch_geometric.loader import DataLoader
+
+        data = ((b, b.y) for b in DataLoader(list(dataset), batch_size=256))
+        recorder.record_model(epoch + 1, model, data, augment=augment)
+
+    return hook
+
+
+def write_report(csv_path: str | Path, *, references: dict | None = None) -> tuple[Path, Path]:
+    """``table.md`` (mean +- std over folds and seeds per data set and method) and ``accuracy.png``."""
+    csv_path = Path(csv_path)
+    rows = _read_rows(csv_path)
+    if not rows:
+        raise ValueError(f"{csv_path} holds no results")
+    datasets = list(dict.fromkeys(r["dataset"] for r in rows))
+    methods = [m for m in METHODS if any(r["method"] == m for r in rows)]
+    stats = {}
+    for d in datasets:
+        for m in methods:
+            acc = np.array([float(r["accuracy"]) for r in rows if r["dataset"] == d and r["method"] == m])
+            if acc.size:
+                seeds = len({r["seed"] for r in rows if r["dataset"] == d and r["method"] == m})
+                stats[d, m] = (100 * acc.mean(), 100 * acc.std(), acc.size, seeds)
+    lines = [
+        "| data set | " + " | ".join(METHODS[m].label for m in methods) + " |",
+        "|---|" + "---:|" * len(methods),
+    ]
+    for d in datasets:
+        cells = []
+        best = max((stats[d, m][0] for m in methods if (d, m) in stats), default=None)
+        for m in methods:
+            if (d, m) not in stats:
+                cells.append("")
+                continue
+            mean, std, _, _ = stats[d, m]
+            text = f"{mean:.1f} ± {std:.1f}"
+            cells.append(f"**{text}**" if mean == best else text)
+        lines.append(f"| {d} | " + " | ".join(cells) + " |")
+    counts = sorted({(v[2], v[3]) for v in stats.values()})
+    lines += [
+        "",
+        "Accuracy (%) of a linear SVM on frozen GIN representations, mean ± std over "
+        + ", ".join(f"{n} fold-seed cells ({s} seeds)" for n, s in counts)
+        + "; 10-fold stratified CV (fold seed 0), C by 5-fold inner CV on the training folds. UCL and H-UCL "
+        "pre-train on all graphs without labels; SCL, H-SCL and SupCon on the training folds with their labels. "
+        "Best per data set in bold.",
+    ]
+    table = csv_path.parent / "table.md"
+    atomic_write_text(table, "\n".join(lines) + "\n")
+
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(datasets)), 4))
+    width = 0.8 / len(methods)
+    for k, m in enumerate(methods):
+        xs = [i + (k - (len(methods) - 1) / 2) * width for i in range(len(datasets))]
+        means = [stats.get((d, m), (np.nan, 0, 0, 0))[0] for d in datasets]
+        stds = [stats.get((d, m), (0, 0, 0, 0))[1] for d in datasets]
+        ax.bar(xs, means, width, yerr=stds, capsize=2, label=METHODS[m].label)
+    ax.set_xticks(range(len(datasets)), datasets, rotation=20)
+    ax.set_ylabel("accuracy (%)")
+    low = min(v[0] - v[1] for v in stats.values())
+    ax.set_ylim(max(0, low - 5), 100)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8, ncol=3)
+    ax.set_title("Graph benchmarks: linear SVM on frozen GIN features (mean ± std over folds and seeds)", fontsize=10)
+    fig.tight_layout()
+    png = csv_path.parent / "accuracy.png"
+    atomic_write(png, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
+    plt.close(fig)
+    return table, png
