@@ -163,12 +163,6 @@ def main(argv: list[str] | None = None) -> int:
     graphs.add_argument("--out", required=True, help="output folder")
     args = parser.parse_args(argv)
 
-    if args.command == "reproduce":
-        try:
-            return _reproduce_graphs(args)
-        except (ValueError, FileNotFoundError, PermissionError) as err:
-            print(f"hscl reproduce: error: {err}", file=sys.stderr)
-            return 2
     if args.command == "demo":
         from .demo import run
 
@@ -176,13 +170,12 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--samples and --classes must be >= 2")
         print(run(num_samples=args.samples, num_classes=args.classes, seed=args.seed))
         return 0
-    if args.command == "diagnose":
-        try:
-            return _diagnose(args)
-        except (ValueError, FileNotFoundError, PermissionError) as err:
-            print(f"hscl diagnose: error: {err}", file=sys.stderr)
-            return 2
-    return 0  # pragma: no cover
+    handler = {"reproduce": _reproduce_graphs, "diagnose": _diagnose}[args.command]
+    try:
+        return handler(args)
+    except (ValueError, FileNotFoundError, PermissionError) as err:
+        print(f"hscl {args.command}: error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover
