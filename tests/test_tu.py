@@ -123,3 +123,32 @@ def test_safe_extract_refuses_traversal(tmp_path):
     with zipfile.ZipFile(evil) as z, pytest.raises(ValueError, match="unsafe path"):
         safe_extract(z, tmp_path / "dest")
     assert not (tmp_path / "outside.txt").exists()
+
+
+def _zip_of(folder: Path, name: str, out: Path, tamper: bool = False) -> Path:
+    with zipfile.ZipFile(out, "w") as z:
+        for f in sorted(folder.glob(f"{name}_*.txt")):
+            data = f.read_bytes()
+            if tamper and f.name.endswith("_graph_labels.txt"):
+                data = data.replace(b"-1", b"1", 1)
+            z.writestr(f"{name}/{f.name}", data)
+    return out
+
+
+def test_download_verifies_checksums(tmp_path, monkeypatch):
+    """The real download path, fed a local file: extraction, checksum check, then loading."""
+    from hscl.datasets import tu
+
+    bundled = tu.BUNDLED / "MUTAG"
+    good = _zip_of(bundled, "MUTAG", tmp_path / "MUTAG.zip")
+    monkeypatch.setattr(tu, "TU_URL", good.as_uri().replace("MUTAG", "{name}"))
+    folder = tu.download_tu("MUTAG", tmp_path / "root")
+    assert (folder / "MUTAG_A.txt").is_file() and not (folder / ".download").exists()
+    assert len(load_tu("MUTAG", data_root=tmp_path / "root", cache=tmp_path / "c")) == 188
+
+    (tmp_path / "bad").mkdir()
+    bad = _zip_of(bundled, "MUTAG", tmp_path / "bad" / "MUTAG.zip", tamper=True)
+    monkeypatch.setattr(tu, "TU_URL", bad.as_uri().replace("MUTAG", "{name}"))
+    with pytest.raises(ValueError, match=r"checksum mismatch for MUTAG_graph_labels\.txt"):
+        tu.download_tu("MUTAG", tmp_path / "root2")
+    assert not list((tmp_path / "root2" / "MUTAG").iterdir()), "nothing is left half-downloaded"

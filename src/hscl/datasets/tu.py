@@ -154,9 +154,8 @@ def download_tu(name: str, root: str | os.PathLike) -> Path:
         payload = response.read()
     with zipfile.ZipFile(io.BytesIO(payload)) as archive:
         files = safe_extract(archive, folder / ".download")
-    for path in files:
-        if not path.name.endswith(".txt"):
-            continue
+    texts = [p for p in files if p.name.endswith(".txt")]
+    for path in texts:  # verify everything before anything is moved into place
         digest = _sha256(path)
         expected = KNOWN_SHA256.get(path.name)
         if expected is not None and digest != expected:
@@ -164,6 +163,7 @@ def download_tu(name: str, root: str | os.PathLike) -> Path:
             raise ValueError(f"checksum mismatch for {path.name}: got {digest}, expected {expected}")
         if expected is None:
             warnings.warn(f"{path.name}: no recorded checksum; sha256 {digest}", stacklevel=2)
+    for path in texts:
         os.replace(path, folder / path.name)
     shutil.rmtree(folder / ".download", ignore_errors=True)
     return folder
