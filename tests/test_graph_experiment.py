@@ -98,3 +98,22 @@ def test_cli_reproduce_graphs(tmp_path, capsys, monkeypatch):
     assert "--epochs-for takes NAME=E" in capsys.readouterr().err
     assert main(["reproduce", "graphs", "--datasets", "NOPE", "--out", str(tmp_path / "p")]) == 2
     assert "unknown data set 'NOPE'" in capsys.readouterr().err
+
+
+def test_more_than_two_views(tmp_path):
+    from hscl import losses
+    from hscl.models import GINEncoder
+    from hscl.training import pretrain_graphs
+
+    dataset = G.load_tu("MUTAG", cache=tmp_path)
+    seen = []
+
+    def loss_fn(z, labels):
+        seen.append(z.shape)
+        return losses.HSCL(beta=1.0)(z, labels)
+
+    model = GINEncoder(dataset.num_features, hidden=8, layers=2)
+    history = pretrain_graphs(model, list(dataset)[:40], loss_fn, labels=dataset.labels[:40], epochs=1, views=3)
+    assert seen and all(s[1] == 3 for s in seen) and history[0] > 0
+    with pytest.raises(ValueError, match="views must be an int >= 2"):
+        pretrain_graphs(model, list(dataset)[:40], loss_fn, views=1)

@@ -94,9 +94,23 @@ def _reproduce_graphs(args) -> int:
         if not name or not value.isdigit() or int(value) < 1:
             raise ValueError(f"--epochs-for takes NAME=E with E >= 1, got {item!r}")
         epochs_for.append((name, int(value)))
-    if args.epochs < 1:
-        raise ValueError(f"--epochs must be >= 1, got {args.epochs}")
-    config = G.GraphConfig(epochs=args.epochs, epochs_for=tuple(epochs_for))
+    for flag in ("epochs", "hidden", "layers", "batch_size"):
+        if getattr(args, flag) < 1:
+            raise ValueError(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
+    if args.views < 2:
+        raise ValueError(f"--views must be >= 2, got {args.views}")
+    if not (args.lr > 0 and args.temperature > 0):
+        raise ValueError("--lr and --temperature must be > 0")
+    config = G.GraphConfig(
+        epochs=args.epochs,
+        epochs_for=tuple(epochs_for),
+        hidden=args.hidden,
+        layers=args.layers,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        temperature=args.temperature,
+        views=args.views,
+    )
     start = time.perf_counter()
     csv_path = G.run(
         args.out,
@@ -156,6 +170,12 @@ def main(argv: list[str] | None = None) -> int:
     graphs.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     graphs.add_argument("--epochs", type=int, default=20, help="pre-training epochs (default 20)")
     graphs.add_argument("--epochs-for", nargs="+", default=[], metavar="NAME=E", help="per data set epochs")
+    graphs.add_argument("--hidden", type=int, default=32, help="GIN hidden size (default 32)")
+    graphs.add_argument("--layers", type=int, default=3, help="GIN layers (default 3)")
+    graphs.add_argument("--batch-size", type=int, default=128)
+    graphs.add_argument("--lr", type=float, default=1e-3)
+    graphs.add_argument("--temperature", type=float, default=0.5)
+    graphs.add_argument("--views", type=int, default=2, help="augmented views per graph (default 2)")
     graphs.add_argument("--data-root", default=None, help="folder of <NAME>/ TU folders (default: $HSCL_TU_ROOT, "
                         "../shared/data/TU, ./data/TU; MUTAG is bundled)")  # fmt: skip
     graphs.add_argument("--diagnostics", nargs="*", default=[], metavar="NAME",

@@ -73,6 +73,7 @@ class GraphConfig:
     layers: int = 3
     temperature: float = 0.5
     augment_ratio: float = 0.2
+    views: int = 2
     folds: int = 10
 
     def epochs_of(self, dataset: str) -> int:
@@ -121,6 +122,7 @@ def _pretrain(dataset, method: Method, graphs, labels, cfg: GraphConfig, seed: i
         batch_size=cfg.batch_size,
         lr=cfg.lr,
         augment_ratio=cfg.augment_ratio,
+        views=cfg.views,
         seed=seed,
         on_epoch_end=on_epoch_end,
     )

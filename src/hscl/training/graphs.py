@@ -30,15 +30,18 @@ def pretrain_graphs(
     lr: float = 1e-3,
     weight_decay: float = 0.0,
     augment_ratio: float = 0.2,
+    views: int = 2,
     seed: int = 0,
     on_epoch_end: Callable[[int, nn.Module], None] | None = None,
 ) -> list[float]:
-    """Train ``model`` with ``loss_fn(z [B, 2, D], labels)`` on two GraphCL views per graph (Adam).
+    """Train ``model`` with ``loss_fn(z [B, V, D], labels)`` on ``views`` GraphCL views per graph (Adam).
 
     ``labels`` are those the loss may see (``None`` for unsupervised methods); they are attached to ``graphs``
     in order, so only the graphs given here (the training folds) ever reach the loss. Returns the mean loss
     per epoch. ``on_epoch_end(epoch, model)`` runs after each epoch (e.g. diagnostics).
     """
+    if isinstance(views, bool) or not isinstance(views, int) or views < 2:
+        raise ValueError(f"views must be an int >= 2, got {views!r}")
     if labels is not None and len(labels) != len(graphs):
         raise ValueError(f"labels must have one entry per graph: {len(graphs)}, got {len(labels)}")
     items = []
@@ -56,7 +59,7 @@ def pretrain_graphs(
         for batch in _loader(items, batch_size, True, seed + 1000 * epoch):
             if batch.num_graphs < 2:
                 continue
-            z = torch.stack([model(augment(batch)), model(augment(batch))], dim=1)
+            z = torch.stack([model(augment(batch)) for _ in range(views)], dim=1)
             loss = loss_fn(z, batch.y if labels is not None else None)
             opt.zero_grad()
             loss.backward()
