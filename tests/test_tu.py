@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from hscl.datasets.tu import BENCHMARKS, load_tu, read_gin_format, safe_extract
+from hscl.datasets.download import safe_extract_zip
+from hscl.datasets.tu import BENCHMARKS, load_tu, read_gin_format
 
 SHARED_TU = Path(__file__).resolve().parents[2] / "shared" / "data" / "TU"
 needs_shared = pytest.mark.skipif(not SHARED_TU.is_dir(), reason="../shared/data/TU is not beside this checkout")
@@ -121,7 +122,7 @@ def test_safe_extract_refuses_traversal(tmp_path):
     with zipfile.ZipFile(evil, "w") as z:
         z.writestr("../outside.txt", "x")
     with zipfile.ZipFile(evil) as z, pytest.raises(ValueError, match="unsafe path"):
-        safe_extract(z, tmp_path / "dest")
+        safe_extract_zip(z, tmp_path / "dest")
     assert not (tmp_path / "outside.txt").exists()
 
 

@@ -24,6 +24,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from .download import safe_extract_zip
+
 __all__ = [
     "BENCHMARKS",
     "GraphDataset",
@@ -31,7 +33,6 @@ __all__ = [
     "download_tu",
     "load_tu",
     "read_gin_format",
-    "safe_extract",
 ]
 
 #: The eight benchmarks of the paper's graph experiments.
@@ -122,26 +123,6 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def safe_extract(archive: zipfile.ZipFile, dest: Path) -> list[Path]:
-    """Extract a zip archive into ``dest``, refusing absolute paths, ``..`` and links that leave it."""
-    dest = dest.resolve()
-    out = []
-    for info in archive.infolist():
-        target = (dest / info.filename).resolve()
-        if not target.is_relative_to(dest):
-            raise ValueError(f"unsafe path in archive: {info.filename!r} leaves {dest}")
-        if (info.external_attr >> 16) & 0o170000 == 0o120000:
-            raise ValueError(f"unsafe member in archive: {info.filename!r} is a symbolic link")
-        if info.is_dir():
-            target.mkdir(parents=True, exist_ok=True)
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with archive.open(info) as src, open(target, "wb") as dst:
-            shutil.copyfileobj(src, dst)
-        out.append(target)
-    return out
-
-
 def download_tu(name: str, root: str | os.PathLike) -> Path:
     """Download ``NAME.zip`` of the TU collection into ``root/NAME/`` (needs the network; not run in tests).
 
@@ -153,7 +134,7 @@ def download_tu(name: str, root: str | os.PathLike) -> Path:
     with urllib.request.urlopen(TU_URL.format(name=name), timeout=60) as response:
         payload = response.read()
     with zipfile.ZipFile(io.BytesIO(payload)) as archive:
-        files = safe_extract(archive, folder / ".download")
+        files = safe_extract_zip(archive, folder / ".download")
     texts = [p for p in files if p.name.endswith(".txt")]
     for path in texts:  # verify everything before anything is moved into place
         digest = _sha256(path)
