@@ -3,10 +3,11 @@ for evaluation from ``features``. ``build_model({"name": ..., "kwargs": {...}})`
 
 from .gin import GINEncoder
 from .mlp import MLPEncoder
+from .resnet import ResNetEncoder
 
-MODELS = {"mlp": MLPEncoder, "gin": GINEncoder}
+MODELS = {"mlp": MLPEncoder, "gin": GINEncoder, "resnet": ResNetEncoder}
 
-__all__ = ["MODELS", "GINEncoder", "MLPEncoder", "build_model"]
+__all__ = ["MODELS", "GINEncoder", "MLPEncoder", "ResNetEncoder", "build_model"]
 
 
 def build_model(spec: dict):
