@@ -1,6 +1,7 @@
-"""Augmentations. ``vector``: for feature vectors; ``graph``: GraphCL's, batched."""
+"""Augmentations, batched: ``image`` (SimCLR, kornia), ``graph`` (GraphCL), ``vector`` (feature vectors)."""
 
 from .graph import GraphAugment
+from .image import SimCLRAugment
 from .vector import VectorAugment
 
-__all__ = ["GraphAugment", "VectorAugment"]
+__all__ = ["GraphAugment", "SimCLRAugment", "VectorAugment"]
