@@ -11,30 +11,21 @@ diagnostics use the whole data set (1,797 samples, two augmented views each) as 
 from __future__ import annotations
 
 import argparse
-import math
 import time
 
 import torch
 
-import hscl
 from hscl.checkpoint import save_model
 from hscl.datasets import load_digits
 from hscl.diagnostics import DiagnosticsRecorder
+from hscl.losses.registry import METHODS, make_loss
 from hscl.models import MLPEncoder
 from hscl.transforms import VectorAugment
-
-LOSSES = {
-    "ucl": lambda t: hscl.losses.UCL(temperature=t),
-    "hucl-beta": lambda t: hscl.losses.HUCL(beta=1.0, temperature=t),
-    "scl": lambda t: hscl.losses.SCL(temperature=t),
-    "hscl-tau": lambda t: hscl.losses.HSCL(tau=math.exp(-0.5), temperature=t),
-    "hscl-beta": lambda t: hscl.losses.HSCL(beta=1.0, temperature=t),
-}
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--loss", choices=sorted(LOSSES), default="hscl-beta")
+    ap.add_argument("--loss", choices=sorted(METHODS), default="hscl-beta")
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--temperature", type=float, default=0.5)
@@ -47,7 +38,7 @@ def main(argv=None) -> int:
     x, y = load_digits()
     model = MLPEncoder(x.shape[1])
     augment = VectorAugment(noise=0.1, drop=0.2)
-    loss_fn = LOSSES[args.loss](args.temperature)
+    loss_fn = make_loss(args.loss, args.temperature)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=1e-6)
     rec = DiagnosticsRecorder(args.out, temperature=args.temperature, title=f"(digits, trained with {args.loss})")
     start = time.perf_counter()

@@ -22,7 +22,7 @@ def test_no_test_fold_label_reaches_supervised_pretraining(tmp_path):
     seen = []
 
     def spy(dataset, method, graphs, labels, cfg, seed, hook):
-        seen.append((method.supervised, {id(g) for g in graphs}, labels))
+        seen.append((G.METHODS[method].supervised, {id(g) for g in graphs}, labels))
         return G._pretrain(dataset, method, graphs, labels, cfg, seed, hook)
 
     G.run(tmp_path, datasets=["MUTAG"], methods=["hscl-beta", "ucl"], seeds=[0], config=SMALL, cache=tmp_path,

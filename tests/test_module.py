@@ -195,3 +195,16 @@ def test_training_loop_decreases_loss():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < losses[0] - 0.3
+
+
+def test_method_registry():
+    from hscl.losses.registry import METHODS, make_loss
+
+    assert isinstance(make_loss("hscl-tau", 0.5).hardening, hscl.Threshold)
+    assert make_loss("hscl", 0.5, beta=2.0).hardening.beta == 2.0
+    assert isinstance(make_loss("supcon", 0.1), hscl.SupConLoss)
+    assert all(METHODS[m].supervised == (m not in ("ucl", "hucl")) for m in METHODS)
+    with pytest.raises(ValueError, match="has no hardening"):
+        make_loss("scl", 0.5, beta=1.0)
+    with pytest.raises(ValueError, match="unknown method 'simclr'"):
+        make_loss("simclr", 0.5)

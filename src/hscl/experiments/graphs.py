@@ -18,20 +18,20 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 import time
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .. import losses
 from .._io import atomic_write, atomic_write_text
 from ..datasets.tu import BENCHMARKS, load_tu
 from ..evaluation import svm_accuracy
+from ..losses.registry import METHODS as LOSS_METHODS
+from ..losses.registry import make_loss
 from ..models import GINEncoder
 from ..training import embed_graphs, pretrain_graphs
 
@@ -46,21 +46,8 @@ PUBLISHED_GIN = {"NCI1": 80.0, "PROTEINS": 73.3, "DD": 75.3, "ENZYMES": 59.6, "I
 COLUMNS = ("dataset", "method", "seed", "fold", "accuracy", "svm_C", "pretraining", "epochs", "seconds")
 
 
-@dataclass(frozen=True)
-class Method:
-    label: str
-    supervised: bool
-    make: Callable[[float], torch.nn.Module]
-
-
-METHODS: dict[str, Method] = {
-    "ucl": Method("UCL", False, lambda t: losses.UCL(temperature=t)),
-    "hucl": Method("H-UCL (beta=1)", False, lambda t: losses.HUCL(beta=1.0, temperature=t)),
-    "scl": Method("SCL", True, lambda t: losses.SCL(temperature=t)),
-    "hscl-tau": Method("H-SCL (tau=e^-0.5)", True, lambda t: losses.HSCL(tau=math.exp(-0.5), temperature=t)),
-    "hscl-beta": Method("H-SCL (beta=1)", True, lambda t: losses.HSCL(beta=1.0, temperature=t)),
-    "supcon": Method("SupCon", True, lambda t: losses.SupConLoss(temperature=t)),
-}
+#: The six methods of the tables (``hscl`` is an alias of ``hscl-beta`` and is not run twice).
+METHODS = {k: v for k, v in LOSS_METHODS.items() if k != "hscl"}
 
 
 @dataclass(frozen=True)
@@ -110,13 +97,14 @@ def _write_rows(path: Path, rows: list[dict]) -> None:
     atomic_write_text(path, buf.getvalue())
 
 
-def _pretrain(dataset, method: Method, graphs, labels, cfg: GraphConfig, seed: int, on_epoch_end=None):
+def _pretrain(dataset, method_name: str, graphs, labels, cfg: GraphConfig, seed: int, on_epoch_end=None):
+    method = METHODS[method_name]
     torch.manual_seed(seed)
     model = GINEncoder(dataset.num_features, hidden=cfg.hidden, layers=cfg.layers)
     pretrain_graphs(
         model,
         graphs,
-        method.make(cfg.temperature),
+        make_loss(method_name, cfg.temperature),
         labels=labels if method.supervised else None,
         epochs=cfg.epochs_of(dataset.name),
         batch_size=cfg.batch_size,
@@ -174,13 +162,13 @@ def run(
         if method.supervised:
             seed = _cell_seed(dataset.name, m, s, f)
             train_graphs = [dataset[i] for i in train_idx]
-            model = pretrain_fn(dataset, method, train_graphs, labels[train_idx], config, seed, recorder_hook)
+            model = pretrain_fn(dataset, m, train_graphs, labels[train_idx], config, seed, recorder_hook)
             feats = embed_graphs(model, dataset)
         else:
             key = (dataset.name, m, s)
             if key not in unsup_cache:
                 seed = _cell_seed(dataset.name, m, s)
-                model = pretrain_fn(dataset, method, list(dataset), None, config, seed, recorder_hook)
+                model = pretrain_fn(dataset, m, list(dataset), None, config, seed, recorder_hook)
                 unsup_cache = {key: embed_graphs(model, dataset)}
             feats = unsup_cache[key]
         acc, c = svm_accuracy(feats[train_idx].numpy(), labels[train_idx].numpy(), feats[test_idx].numpy(),
