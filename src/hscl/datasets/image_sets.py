@@ -1,0 +1,154 @@
+"""Image data sets by name or path, as train / test (and STL-10's unlabeled) splits of uint8 arrays, decoded once
+into a memory-mapped cache.
+
+Names: ``cifar10``, ``cifar100``, ``stl10``, ``tiny-imagenet`` (read from ``data_root``; fetched with checksums
+when ``download=True``) and ``digits`` (embedded in scikit-learn). A path may be a CIFAR / STL-10 / Tiny-ImageNet
+folder, an ImageFolder tree with ``train/`` and ``test/`` subfolders or without (then a stratified 80/20 split
+with a fixed seed), or a ``.tar.gz`` / ``.tgz`` / ``.zip`` of such a tree (extracted safely into the cache).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tarfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from .download import ARCHIVES, download, safe_extract_tar, safe_extract_zip
+from .images import (
+    ImageArrays,
+    cached,
+    read_cifar,
+    read_digits,
+    read_image_folder,
+    read_stl10,
+    read_tiny_imagenet,
+)
+
+__all__ = ["NAMED", "load_image_splits"]
+
+NAMED = ("cifar10", "cifar100", "stl10", "tiny-imagenet", "digits")
+_FOLDERS = {name: ARCHIVES[name][2] for name in ("cifar10", "cifar100", "stl10", "tiny-imagenet")}
+
+
+def _subset(a: ImageArrays, idx: np.ndarray, suffix: str) -> ImageArrays:
+    return ImageArrays(np.ascontiguousarray(a.images[idx]), a.labels[idx], a.classes, a.name + suffix)
+
+
+def _stratified_split(a: ImageArrays, test_fraction: float = 0.2) -> tuple[ImageArrays, ImageArrays]:
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(len(a))
+    train, test = train_test_split(idx, test_size=test_fraction, stratify=a.labels, random_state=0)
+    return _subset(a, np.sort(train), "-train"), _subset(a, np.sort(test), "-test")
+
+
+def _folder_kind(folder: Path) -> str:
+    if (folder / "data_batch_1").is_file():
+        return "cifar10"
+    if (folder / "meta").is_file() and (folder / "train").is_file():
+        return "cifar100"
+    if (folder / "train_X.bin").is_file() or (folder / "unlabeled_X.bin").is_file():
+        return "stl10"
+    if (folder / "wnids.txt").is_file():
+        return "tiny-imagenet"
+    if (folder / "train").is_dir() and (folder / "test").is_dir():
+        return "split-folder"
+    return "folder"
+
+
+def _read(kind: str, folder: Path, progress: bool) -> dict[str, ImageArrays]:
+    if kind == "cifar10":
+        return {"train": read_cifar(folder, train=True), "test": read_cifar(folder, train=False)}
+    if kind == "cifar100":
+        return {"train": read_cifar(folder, train=True, cifar100=True),
+                "test": read_cifar(folder, train=False, cifar100=True)}  # fmt: skip
+    if kind == "stl10":
+        out = {"train": read_stl10(folder, "train"), "test": read_stl10(folder, "test")}
+        if (folder / "unlabeled_X.bin").is_file():
+            out["unlabeled"] = read_stl10(folder, "unlabeled")
+        return out
+    if kind == "tiny-imagenet":
+        return {"train": read_tiny_imagenet(folder, "train", progress=progress),
+                "test": read_tiny_imagenet(folder, "val", progress=progress)}  # fmt: skip
+    if kind == "split-folder":
+        train = read_image_folder(folder / "train", progress=progress)
+        test = read_image_folder(folder / "test", progress=progress)
+        if train.classes != test.classes:
+            raise ValueError(f"{folder}: train/ and test/ have different classes")
+        return {"train": train, "test": test}
+    train, test = _stratified_split(read_image_folder(folder, progress=progress))
+    return {"train": train, "test": test}
+
+
+def _extract(archive: Path, cache: Path) -> Path:
+    dest = cache / ("extracted-" + hashlib.sha256(str(archive.resolve()).encode()).hexdigest()[:12])
+    if not dest.is_dir():
+        staging = dest.with_name(dest.name + ".partial")
+        if archive.suffix == ".zip":
+            with zipfile.ZipFile(archive) as z:
+                safe_extract_zip(z, staging)
+        else:
+            with tarfile.open(archive) as t:
+                safe_extract_tar(t, staging)
+        os.replace(staging, dest)
+    entries = [p for p in dest.iterdir() if not p.name.startswith(".")]
+    return entries[0] if len(entries) == 1 and entries[0].is_dir() else dest
+
+
+def load_image_splits(
+    name_or_path: str,
+    *,
+    data_root: str | os.PathLike | None = None,
+    download_missing: bool = False,
+    cache: str | os.PathLike | None = None,
+    progress: bool = False,
+) -> dict[str, ImageArrays]:
+    """``{"train", "test"[, "unlabeled"]}`` for a named data set or a path (see the module docstring)."""
+    cache = Path(cache) if cache is not None else Path(os.environ.get("HSCL_CACHE", Path.home() / ".cache" / "hscl"))
+    cache = cache / "images"
+    if name_or_path == "digits":
+        train, test = _stratified_split(read_digits())
+        return {"train": train, "test": test}
+    if name_or_path in _FOLDERS:
+        root = Path(data_root) if data_root is not None else cache / "downloads"
+        folder = root / _FOLDERS[name_or_path]
+        if not folder.is_dir():
+            if not download_missing:
+                raise FileNotFoundError(
+                    f"{name_or_path} is not under {root}; pass --download to fetch it (needs the network)"
+                )
+            folder = download(name_or_path, root)
+        kind = name_or_path
+    else:
+        path = Path(name_or_path)
+        if not path.exists():
+            raise ValueError(f"unknown data set {name_or_path!r}: use one of {', '.join(NAMED)} or a path")
+        if path.is_file():
+            if not (path.name.endswith((".tar.gz", ".tgz", ".zip"))):
+                raise ValueError(f"{path} is a file but not a .tar.gz / .tgz / .zip archive of images")
+            path = _extract(path, cache)
+        folder, kind = path, _folder_kind(path)
+    key = f"{kind}-" + hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:12]
+    parts = {}
+
+    def build_all():
+        parts.update(_read(kind, folder, progress))
+
+    out = {}
+    for split in ("train", "test", "unlabeled"):
+        if split == "unlabeled" and kind != "stl10":
+            continue
+        if split == "unlabeled" and not (folder / "unlabeled_X.bin").is_file():
+            continue
+
+        def build(split=split):
+            if not parts:
+                build_all()
+            return parts[split]
+
+        out[split] = cached(f"{key}-{split}", build, cache)
+    return out

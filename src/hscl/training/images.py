@@ -1,0 +1,272 @@
+"""Contrastive pre-training of image encoders with PyTorch Lightning: one code path for a CPU, one GPU, and DDP
+over several GPUs or nodes (torchrun / SLURM; the loss gathers negatives over the global batch), mixed precision,
+checkpoints, CSV logs, a progress bar, seeding; then the evaluation of SPEC.md section 5.
+
+``train_images(config)`` runs a whole job: data (decoded once, memory-mapped), a class-balanced validation split
+held out of train, pre-training with the batched SimCLR augmentation on the training device, a weighted kNN
+monitor each epoch, and at the end a linear probe selected on validation and reported on test, and kNN on test.
+It writes ``OUT/metrics.json`` and ``OUT/config.yaml`` (atomically), logs, and checkpoints; run again with the
+same OUT and configuration it resumes from ``OUT/checkpoints/last.ckpt``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+
+from .._io import atomic_write_text
+from ..datasets.image_sets import load_image_splits
+from ..datasets.images import balanced_split
+from ..evaluation import knn_accuracy, linear_probe
+from ..losses.registry import METHODS, make_loss
+from ..models import ResNetEncoder
+from ..transforms.image import SimCLRAugment, to_float_images
+
+__all__ = ["ImageConfig", "ImageContrastive", "load_preset", "train_images"]
+
+
+@dataclass
+class ImageConfig:
+    dataset: str = "digits"
+    method: str = "hscl-beta"
+    beta: float | None = None
+    tau: float | None = None
+    epochs: int = 5
+    batch_size: int = 256
+    optimizer: str = "adam"  # "adam" (the paper's) or "sgd" (momentum 0.9, warm-up, cosine)
+    lr: float = 1e-3
+    weight_decay: float = 1e-6
+    warmup_epochs: int = 0
+    temperature: float = 0.5
+    depth: int = 18
+    width: int = 16
+    hidden: int = 128
+    projection: int = 64
+    views: int = 2
+    size: int | None = None  # crop size; default: the images' own
+    val_fraction: float = 0.1
+    seed: int = 0
+    precision: str = "32-true"
+    accelerator: str = "auto"
+    devices: int = 1
+    num_nodes: int = 1
+    num_workers: int = 0
+    knn_k: int = 200
+    data_root: str | None = None
+    download: bool = False
+
+    # what may differ between a run and its resumption
+    RESUMABLE = ("epochs", "devices", "num_nodes", "num_workers", "accelerator", "data_root", "download")
+
+    def validate(self) -> ImageConfig:
+        if self.method not in METHODS:
+            raise ValueError(f"unknown method {self.method!r}; known: {', '.join(METHODS)}")
+        for name in ("epochs", "batch_size", "depth", "width", "hidden", "projection", "views", "devices", "knn_k"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        if self.views < 2:
+            raise ValueError(f"views must be >= 2 (one positive per anchor at least), got {self.views}")
+        if self.optimizer not in ("adam", "sgd"):
+            raise ValueError(f"optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
+        if not (self.lr > 0 and self.temperature > 0 and self.weight_decay >= 0 and 0 < self.val_fraction < 1):
+            raise ValueError("lr and temperature must be > 0, weight_decay >= 0 and val_fraction in (0, 1)")
+        return self
+
+
+def load_preset(name_or_file: str) -> dict:
+    """A YAML preset by name (``paper``, ``cpu``) or path, as a dict of :class:`ImageConfig` fields."""
+    import yaml
+
+    path = Path(__file__).resolve().parents[1] / "configs" / f"{name_or_file}.yaml"
+    if not path.is_file():
+        path = Path(name_or_file)
+    if not path.is_file():
+        raise FileNotFoundError(f"no preset {name_or_file!r} (built in: paper, cpu) and no such file")
+    data = yaml.safe_load(path.read_text()) or {}
+    fields = {f.name for f in dataclasses.fields(ImageConfig)}
+    unknown = sorted(set(data) - fields)
+    if not isinstance(data, dict) or unknown:
+        raise ValueError(f"{path}: unknown setting(s) {unknown}; known: {', '.join(sorted(fields))}")
+    return data
+
+
+class _Images(torch.utils.data.Dataset):
+    def __init__(self, images: np.ndarray, labels: np.ndarray, index: np.ndarray) -> None:
+        self.images, self.labels, self.index = images, labels, index
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, i):
+        j = self.index[i]
+        return torch.from_numpy(np.array(self.images[j])), int(self.labels[j])
+
+
+class ImageContrastive(pl.LightningModule):
+    """Pre-training: uint8 images -> V augmented views on the device -> encoder -> the loss."""
+
+    def __init__(self, config: ImageConfig, in_channels: int, mean: list[float], std: list[float], size: int):
+        super().__init__()
+        self.config = config
+        self.save_hyperparameters({"config": dataclasses.asdict(config)})
+        self.encoder = ResNetEncoder(config.depth, config.width, 3, config.hidden, config.projection)
+        self.augment = SimCLRAugment(size)
+        self.supervised = METHODS[config.method].supervised
+        loss = make_loss(config.method, config.temperature, beta=config.beta, tau=config.tau)
+        if hasattr(loss, "gather_distributed"):
+            loss.gather_distributed = True  # negatives over the global batch under DDP
+        self.loss = loss
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1))
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+    def embed(self, images: torch.Tensor) -> torch.Tensor:
+        """Frozen representations of un-augmented images."""
+        return self.encoder.features(self.normalize(to_float_images(images)))
+
+    def training_step(self, batch, batch_idx):
+        images, labels = batch
+        views = self.augment(images, views=self.config.views)  # [B, V, 3, S, S]
+        b, v = views.shape[:2]
+        z = self.encoder(self.normalize(views.flatten(0, 1))).view(b, v, -1)
+        loss = self.loss(z, labels if self.supervised else None)
+        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=b)
+        return loss
+
+    def configure_optimizers(self):
+        c = self.config
+        if c.optimizer == "adam":
+            return torch.optim.Adam(self.parameters(), lr=c.lr, weight_decay=c.weight_decay)
+        opt = torch.optim.SGD(self.parameters(), lr=c.lr, momentum=0.9, weight_decay=c.weight_decay)
+        steps = max(1, self.trainer.estimated_stepping_batches)
+        per_epoch = steps / max(1, c.epochs)
+        warm = c.warmup_epochs * per_epoch
+
+        def schedule(step: int) -> float:
+            if step < warm:
+                return (step + 1) / warm
+            return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1.0, steps - warm)))
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+@torch.no_grad()
+def _features(module: ImageContrastive, images: np.ndarray, batch: int = 512) -> torch.Tensor:
+    was = module.training
+    module.eval()
+    try:
+        out = [module.embed(torch.from_numpy(np.array(images[i : i + batch])).to(module.device)).float().cpu()
+               for i in range(0, len(images), batch)]  # fmt: skip
+    finally:
+        module.train(was)
+    return torch.cat(out)
+
+
+class KNNMonitor(pl.Callback):
+    """Weighted kNN accuracy (k = 200 by default) of the validation split against the train split, each epoch."""
+
+    def __init__(self, train_images, train_labels, val_images, val_labels, k: int, limit: int = 10000) -> None:
+        self.train = (train_images[:limit], torch.as_tensor(train_labels[:limit]))
+        self.val = (val_images, torch.as_tensor(val_labels))
+        self.k = k
+
+    def on_train_epoch_end(self, trainer, module) -> None:
+        if not trainer.is_global_zero:
+            return
+        acc = knn_accuracy(_features(module, self.train[0]), self.train[1], _features(module, self.val[0]),
+                           self.val[1], k=self.k)  # fmt: skip
+        module.log("val/knn_top1", acc, rank_zero_only=True)
+
+
+def _check_out(out: Path, config: ImageConfig) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise PermissionError(f"output folder {out} cannot be created or written: {err}") from err
+    saved = out / "config.json"
+    if saved.is_file() and (out / "checkpoints" / "last.ckpt").is_file():
+        old = json.loads(saved.read_text())
+        diff = sorted(k for k, v in dataclasses.asdict(config).items()
+                      if k not in ImageConfig.RESUMABLE and old.get(k) != v)  # fmt: skip
+        if diff:
+            raise ValueError(
+                f"{out} holds a checkpoint of another configuration (different {', '.join(diff)}); "
+                "use another --out or the same settings"
+            )
+
+
+def train_images(config: ImageConfig, out: str | os.PathLike, *, progress: bool = True) -> dict:
+    """Run a whole image job (see the module docstring) and return the metrics written to ``OUT/metrics.json``."""
+    config.validate()
+    out = Path(out)
+    _check_out(out, config)  # before any data is read or anything written
+    pl.seed_everything(config.seed, workers=True, verbose=False)
+    splits = load_image_splits(config.dataset, data_root=config.data_root, download_missing=config.download,
+                               progress=progress)  # fmt: skip
+    train_all, test = splits["train"], splits["test"]
+    train_idx, val_idx = balanced_split(train_all.labels, config.val_fraction, seed=config.seed)
+    pretrain_idx = train_idx
+    images = np.asarray(train_all.images[:1])
+    channels, size = images.shape[-1], config.size or images.shape[1]
+    sample = to_float_images(torch.from_numpy(np.array(train_all.images[train_idx[:5000]])))
+    mean, std = sample.mean(dim=(0, 2, 3)).tolist(), sample.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist()
+    module = ImageContrastive(config, channels, mean, std, size)
+    loader = torch.utils.data.DataLoader(_Images(train_all.images, train_all.labels, pretrain_idx),
+                                         batch_size=config.batch_size, shuffle=True, drop_last=False,
+                                         num_workers=config.num_workers)  # fmt: skip
+    atomic_write_text(out / "config.json", json.dumps(dataclasses.asdict(config), indent=1) + "\n")
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger
+
+    callbacks = [
+        ModelCheckpoint(dirpath=out / "checkpoints", save_last=True, save_top_k=0),
+        KNNMonitor(train_all.images[train_idx], train_all.labels[train_idx], train_all.images[val_idx],
+                   train_all.labels[val_idx], config.knn_k),
+    ]  # fmt: skip
+    strategy = "ddp" if config.devices * config.num_nodes > 1 else "auto"
+    trainer = pl.Trainer(max_epochs=config.epochs, accelerator=config.accelerator, devices=config.devices,
+                         num_nodes=config.num_nodes, strategy=strategy, precision=config.precision,
+                         callbacks=callbacks, logger=CSVLogger(out, name="logs"), default_root_dir=out,
+                         enable_progress_bar=progress, enable_model_summary=False, log_every_n_steps=10,
+                         deterministic=False)  # fmt: skip
+    last = out / "checkpoints" / "last.ckpt"
+    trainer.fit(module, loader, ckpt_path=str(last) if last.is_file() else None)
+    if not trainer.is_global_zero:
+        return {}
+    tr = _features(module, train_all.images[train_idx])
+    va = _features(module, train_all.images[val_idx])
+    te = _features(module, test.images)
+    probe = linear_probe(tr.numpy(), train_all.labels[train_idx], va.numpy(), train_all.labels[val_idx],
+                         te.numpy(), test.labels)  # fmt: skip
+    metrics = {
+        "linear_top1": probe["linear_top1"],
+        "linear_val_top1": probe["val_top1"],
+        "linear_C": probe["C"],
+        "knn_top1": knn_accuracy(
+            tr, torch.as_tensor(train_all.labels[train_idx]), te, torch.as_tensor(test.labels), k=config.knn_k
+        ),
+        "method": config.method,
+        "dataset": config.dataset,
+        "seed": config.seed,
+        "epochs": config.epochs,
+        "train_images": len(train_idx),
+        "val_images": len(val_idx),
+        "test_images": len(test.labels),
+    }
+    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=1) + "\n")
+    return metrics

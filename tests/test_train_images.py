@@ -1,0 +1,89 @@
+"""``hscl train``: a whole image job on the embedded digits, resume, refusal of another configuration, bad
+input, and a two-process DDP fit on CPU (gloo)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from hscl.cli import main
+from hscl.training.images import ImageConfig, load_preset, train_images
+
+TINY = dict(dataset="digits", epochs=1, width=4, hidden=16, projection=8, batch_size=256, knn_k=20)
+
+
+def test_job_writes_metrics_and_resumes(tmp_path):
+    metrics = train_images(ImageConfig(method="hscl-beta", **TINY), tmp_path, progress=False)
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved == metrics
+    assert {"linear_top1", "knn_top1", "method", "dataset", "seed"} <= set(saved)
+    assert 0.1 < saved["linear_top1"] <= 1.0 and saved["test_images"] == 360
+    assert (tmp_path / "checkpoints" / "last.ckpt").is_file() and (tmp_path / "config.json").is_file()
+    more = train_images(ImageConfig(method="hscl-beta", **{**TINY, "epochs": 2}), tmp_path, progress=False)
+    assert more["epochs"] == 2
+    logs = sorted((tmp_path / "logs").rglob("metrics.csv"))
+    assert logs and "val/knn_top1" in logs[-1].read_text()
+
+
+def test_another_configuration_is_refused(tmp_path):
+    train_images(ImageConfig(method="ucl", **TINY), tmp_path, progress=False)
+    with pytest.raises(ValueError, match=r"checkpoint of another configuration \(different method\)"):
+        train_images(ImageConfig(method="scl", **TINY), tmp_path, progress=False)
+
+
+def test_bad_input(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(PermissionError, match="cannot be created or written"):
+        train_images(ImageConfig(**TINY), blocker / "out", progress=False)
+    with pytest.raises(ValueError, match="unknown data set 'imagenet-22k'"):
+        train_images(ImageConfig(**{**TINY, "dataset": "imagenet-22k"}), tmp_path / "a", progress=False)
+    (tmp_path / "empty" / "cls").mkdir(parents=True)
+    with pytest.raises(ValueError, match="holds no images"):
+        train_images(ImageConfig(**{**TINY, "dataset": str(tmp_path / "empty")}), tmp_path / "b", progress=False)
+    with pytest.raises(FileNotFoundError, match="pass --download"):
+        train_images(ImageConfig(**{**TINY, "dataset": "cifar10", "data_root": str(tmp_path)}), tmp_path / "c",
+                     progress=False)  # fmt: skip
+    with pytest.raises(ValueError, match="unknown method"):
+        train_images(ImageConfig(**{**TINY, "method": "byol"}), tmp_path / "d", progress=False)
+    with pytest.raises(ValueError, match="views must be >= 2"):
+        train_images(ImageConfig(**{**TINY, "views": 1}), tmp_path / "e", progress=False)
+    assert not (tmp_path / "a").exists() or not any((tmp_path / "a").iterdir()), "nothing written on bad input"
+
+
+def test_presets():
+    assert load_preset("paper")["depth"] == 50 and load_preset("cpu")["width"] == 16
+    with pytest.raises(FileNotFoundError, match="no preset 'huge'"):
+        load_preset("huge")
+
+
+def test_cli_train(tmp_path, capsys):
+    args = ["train", "--dataset", "digits", "--method", "scl", "--epochs", "1", "--width", "4", "--out",
+            str(tmp_path)]  # fmt: skip
+    assert main(args) == 0
+    assert "written:" in capsys.readouterr().out
+    assert main(["train", "--dataset", "digits", "--method", "scl", "--beta", "1", "--out", str(tmp_path / "x")]) == 2
+    assert "has no hardening" in capsys.readouterr().err
+
+
+def test_ddp_two_processes_on_cpu(tmp_path):
+    """Lightning's DDP with two CPU processes (gloo): the CLI re-launches itself, negatives span both."""
+    job = ["--dataset", "digits", "--method", "hscl-beta", "--epochs", "1", "--width", "4", "--batch-size", "128"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "hscl",
+        "train",
+        *job,
+        "--devices",
+        "2",
+        "--accelerator",
+        "cpu",
+        "--out",
+        str(tmp_path),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "distributed_backend=gloo" in proc.stderr or "gloo" in proc.stdout + proc.stderr
+    assert json.loads((tmp_path / "metrics.json").read_text())["epochs"] == 1
