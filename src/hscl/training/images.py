@@ -190,6 +190,19 @@ class KNNMonitor(pl.Callback):
         module.log("val/knn_top1", acc, rank_zero_only=True)
 
 
+def _atomic_checkpoint_io():
+    """Lightning checkpoint I/O that writes through a temporary file and a rename (never a half-written file)."""
+    from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+
+    from .._io import atomic_write
+
+    class AtomicCheckpointIO(TorchCheckpointIO):
+        def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
+            atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
+
+    return AtomicCheckpointIO()
+
+
 def _check_out(out: Path, config: ImageConfig) -> None:
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -243,6 +256,7 @@ def train_images(config: ImageConfig, out: str | os.PathLike, *, progress: bool 
                          num_nodes=config.num_nodes, strategy=strategy, precision=config.precision,
                          callbacks=callbacks, logger=CSVLogger(out, name="logs"), default_root_dir=out,
                          enable_progress_bar=progress, enable_model_summary=False, log_every_n_steps=10,
+                         plugins=[_atomic_checkpoint_io()],
                          deterministic=False)  # fmt: skip
     last = out / "checkpoints" / "last.ckpt"
     trainer.fit(module, loader, ckpt_path=str(last) if last.is_file() else None)
