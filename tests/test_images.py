@@ -192,3 +192,27 @@ def test_shared_cifar10_jpeg_test_split(tmp_path):
     ds = read_image_folder(tmp_path / "cifar10-jpeg" / "test")
     assert ds.images.shape == (10000, 32, 32, 3)
     assert ds.classes[0] == "airplane" and np.bincount(ds.labels).tolist() == [1000] * 10
+
+
+def test_load_image_splits_from_an_archive_and_a_plain_folder(tmp_path):
+    from hscl.datasets.image_sets import load_image_splits
+
+    root = tmp_path / "set"
+    for split, n in (("train", 3), ("test", 2)):
+        for cls in ("a", "b"):
+            for i in range(n):
+                _save(root / split / cls / f"{i}.png", np.full((6, 6, 3), 40 * i, np.uint8))
+    archive = tmp_path / "set.tar.gz"
+    with tarfile.open(archive, "w:gz") as t:
+        t.add(root, arcname="set")
+    splits = load_image_splits(str(archive), cache=tmp_path / "cache")
+    assert splits["train"].images.shape == (6, 6, 6, 3) and splits["test"].images.shape == (4, 6, 6, 3)
+    assert isinstance(splits["train"].images, np.memmap) and splits["train"].classes == ["a", "b"]
+    flat = tmp_path / "flat"
+    for cls in ("a", "b"):
+        for i in range(5):
+            _save(flat / cls / f"{i}.png", np.zeros((4, 4, 3), np.uint8))
+    parts = load_image_splits(str(flat), cache=tmp_path / "cache")
+    assert len(parts["train"]) == 8 and len(parts["test"]) == 2  # stratified 80/20
+    with pytest.raises(ValueError, match=r"not a \.tar\.gz"):
+        load_image_splits(str(flat / "a" / "0.png"), cache=tmp_path / "cache")

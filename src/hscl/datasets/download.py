@@ -15,7 +15,7 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-__all__ = ["ARCHIVES", "download", "safe_extract_tar", "safe_extract_zip"]
+__all__ = ["ARCHIVES", "download", "extract_archive", "safe_extract_tar", "safe_extract_zip"]
 
 #: name -> (URL, MD5 of the archive, folder it unpacks to). The MD5s are the publishers' (as torchvision and
 #: the data sets' pages list them).
@@ -68,6 +68,16 @@ def safe_extract_tar(archive: tarfile.TarFile, dest: str | os.PathLike) -> list[
     return [dest / m.name for m in members if m.isfile()]
 
 
+def extract_archive(archive: str | os.PathLike, dest: str | os.PathLike) -> list[Path]:
+    """Safely extract a ``.zip`` or a tar archive (any compression) into ``dest``."""
+    archive = Path(archive)
+    if archive.suffix == ".zip":
+        with zipfile.ZipFile(archive) as z:
+            return safe_extract_zip(z, dest)
+    with tarfile.open(archive) as t:
+        return safe_extract_tar(t, dest)
+
+
 def _md5(path: Path) -> str:
     h = hashlib.md5(usedforsecurity=False)  # the publishers give MD5s: integrity, not security
     with open(path, "rb") as f:
@@ -94,12 +104,7 @@ def download(name: str, root: str | os.PathLike) -> Path:
         if digest != md5:
             raise ValueError(f"checksum mismatch for {archive_path.name}: MD5 {digest}, expected {md5}")
         staging = Path(tmp) / "extract"
-        if archive_path.suffix == ".zip":
-            with zipfile.ZipFile(archive_path) as z:
-                safe_extract_zip(z, staging)
-        else:
-            with tarfile.open(archive_path) as t:
-                safe_extract_tar(t, staging)
+        extract_archive(archive_path, staging)
         if not (staging / folder).is_dir():
             raise ValueError(f"{archive_path.name} did not unpack to {folder}/")
         os.replace(staging / folder, root / folder)

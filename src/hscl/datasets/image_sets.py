@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tarfile
-import zipfile
+import shutil
 from pathlib import Path
 
 import numpy as np
 
-from .download import ARCHIVES, download, safe_extract_tar, safe_extract_zip
+from .download import ARCHIVES, download, extract_archive
 from .images import (
     ImageArrays,
     cached,
@@ -88,12 +87,8 @@ def _extract(archive: Path, cache: Path) -> Path:
     dest = cache / ("extracted-" + hashlib.sha256(str(archive.resolve()).encode()).hexdigest()[:12])
     if not dest.is_dir():
         staging = dest.with_name(dest.name + ".partial")
-        if archive.suffix == ".zip":
-            with zipfile.ZipFile(archive) as z:
-                safe_extract_zip(z, staging)
-        else:
-            with tarfile.open(archive) as t:
-                safe_extract_tar(t, staging)
+        shutil.rmtree(staging, ignore_errors=True)
+        extract_archive(archive, staging)
         os.replace(staging, dest)
     entries = [p for p in dest.iterdir() if not p.name.startswith(".")]
     return entries[0] if len(entries) == 1 and entries[0].is_dir() else dest

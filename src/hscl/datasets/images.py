@@ -173,6 +173,18 @@ def _stack(arrays: list[np.ndarray], paths: list[Path], name: str) -> np.ndarray
     return np.stack(arrays)
 
 
+def _decode_all(items: list[tuple[Path, int]], classes: list[str], name: str, *, size, progress: bool) -> ImageArrays:
+    """Decode ``(path, label)`` items into one :class:`ImageArrays` (with a progress bar if asked)."""
+    paths = [p for p, _ in items]
+    iterator = paths
+    if progress:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(paths, desc=f"decoding {name}", unit="img")
+    arrays = [_decode(p, size) for p in iterator]
+    return ImageArrays(_stack(arrays, paths, name), np.array([k for _, k in items], dtype=np.int64), classes, name)
+
+
 def read_image_folder(
     folder: str | os.PathLike, *, size: tuple[int, int] | None = None, progress: bool = False
 ) -> ImageArrays:
@@ -190,15 +202,7 @@ def read_image_folder(
     ]
     if not items:
         raise ValueError(f"{folder} holds no images in class subfolders (<class>/<image>.{{jpg,png,...}})")
-    paths = [p for p, _ in items]
-    iterator = paths
-    if progress:
-        from tqdm.auto import tqdm
-
-        iterator = tqdm(paths, desc=f"decoding {folder.name}", unit="img")
-    arrays = [_decode(p, size) for p in iterator]
-    return ImageArrays(_stack(arrays, paths, folder.name), np.array([k for _, k in items], dtype=np.int64), classes,
-                       folder.name)  # fmt: skip
+    return _decode_all(items, classes, folder.name, size=size, progress=progress)
 
 
 def read_tiny_imagenet(folder: str | os.PathLike, split: str = "train", *, progress: bool = False) -> ImageArrays:
@@ -229,15 +233,7 @@ def read_tiny_imagenet(folder: str | os.PathLike, split: str = "train", *, progr
             items.append((folder / "val" / "images" / parts[0], index[parts[1]]))
     if not items:
         raise ValueError(f"{folder}: no {split} images found")
-    paths = [p for p, _ in items]
-    iterator = paths
-    if progress:
-        from tqdm.auto import tqdm
-
-        iterator = tqdm(paths, desc=f"decoding tiny-imagenet {split}", unit="img")
-    arrays = [_decode(p, None) for p in iterator]
-    return ImageArrays(_stack(arrays, paths, "Tiny-ImageNet"), np.array([k for _, k in items], dtype=np.int64),
-                       wnids, f"Tiny-ImageNet-{split}")  # fmt: skip
+    return _decode_all(items, wnids, f"Tiny-ImageNet-{split}", size=None, progress=progress)
 
 
 def read_digits() -> ImageArrays:
