@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["atomic_write", "atomic_write_text"]
+__all__ = ["atomic_write", "atomic_write_text", "cache_dir"]
 
 
 def _umask() -> int:
@@ -39,3 +39,8 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
             f.write(text)
 
     return atomic_write(path, write)
+
+
+def cache_dir() -> Path:
+    """Where hscl keeps decoded data and copies of raw files: ``$HSCL_CACHE``, else ``~/.cache/hscl``."""
+    return Path(os.environ.get("HSCL_CACHE", Path.home() / ".cache" / "hscl"))

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._io import cache_dir
 from .download import ARCHIVES, download, extract_archive
 from .images import (
     ImageArrays,
@@ -103,8 +104,7 @@ def load_image_splits(
     progress: bool = False,
 ) -> dict[str, ImageArrays]:
     """``{"train", "test"[, "unlabeled"]}`` for a named data set or a path (see the module docstring)."""
-    cache = Path(cache) if cache is not None else Path(os.environ.get("HSCL_CACHE", Path.home() / ".cache" / "hscl"))
-    cache = cache / "images"
+    cache = (Path(cache) if cache is not None else cache_dir()) / "images"
     if name_or_path == "digits":
         train, test = _stratified_split(read_digits())
         return {"train": train, "test": test}

@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from .._io import cache_dir
 from .download import safe_extract_zip
 
 __all__ = [
@@ -109,10 +110,6 @@ def default_data_root() -> Path | None:
         if candidate.is_dir():
             return candidate
     return None
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("HSCL_CACHE", Path.home() / ".cache" / "hscl"))
 
 
 def _sha256(path: Path) -> str:

@@ -114,7 +114,7 @@ class _Images(torch.utils.data.Dataset):
 class ImageContrastive(pl.LightningModule):
     """Pre-training: uint8 images -> V augmented views on the device -> encoder -> the loss."""
 
-    def __init__(self, config: ImageConfig, in_channels: int, mean: list[float], std: list[float], size: int):
+    def __init__(self, config: ImageConfig, mean: list[float], std: list[float], size: int):
         super().__init__()
         self.config = config
         self.save_hyperparameters({"config": dataclasses.asdict(config)})
@@ -234,11 +234,10 @@ def train_images(config: ImageConfig, out: str | os.PathLike, *, progress: bool 
     train_all, test = splits["train"], splits["test"]
     train_idx, val_idx = balanced_split(train_all.labels, config.val_fraction, seed=config.seed)
     pretrain_idx = train_idx
-    images = np.asarray(train_all.images[:1])
-    channels, size = images.shape[-1], config.size or images.shape[1]
+    size = config.size or train_all.images.shape[1]
     sample = to_float_images(torch.from_numpy(np.array(train_all.images[train_idx[:5000]])))
     mean, std = sample.mean(dim=(0, 2, 3)).tolist(), sample.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist()
-    module = ImageContrastive(config, channels, mean, std, size)
+    module = ImageContrastive(config, mean, std, size)
     loader = torch.utils.data.DataLoader(_Images(train_all.images, train_all.labels, pretrain_idx),
                                          batch_size=config.batch_size, shuffle=True, drop_last=False,
                                          num_workers=config.num_workers)  # fmt: skip
