@@ -49,11 +49,56 @@ def test_invariants(batch, ops, ratio):
         assert before - after and after - before, "some edges removed and some added"
 
 
-def test_subgraph_is_connected_walk(batch):
-    out = GraphAugment(("subgraph",), ratio=0.5, generator=torch.Generator().manual_seed(1))(batch)
+def _components(edges, nodes):
+    """Connected components (as frozensets) of the undirected graph on ``nodes`` with ``edges``."""
+    adj = {v: set() for v in nodes}
+    for a, b in edges:
+        adj[a].add(b)
+        adj[b].add(a)
+    seen, comps = set(), []
+    for v in nodes:
+        if v not in seen:
+            comp, todo = set(), [v]
+            while todo:
+                u = todo.pop()
+                if u not in comp:
+                    comp.add(u)
+                    todo.extend(adj[u] - comp)
+            seen |= comp
+            comps.append(frozenset(comp))
+    return comps
+
+
+@pytest.mark.parametrize("ratio", [0.2, 0.5, 0.9])
+def test_subgraph_is_connected_with_the_target_size(batch, ratio):
+    out = GraphAugment(("subgraph",), ratio=ratio, generator=torch.Generator().manual_seed(1))(batch)
     kept = torch.bincount(out.batch, minlength=batch.num_graphs)
     full = torch.bincount(batch.batch, minlength=batch.num_graphs)
-    assert bool((kept <= torch.ceil(0.5 * full.float())).all())
+    edges = out.edge_index.t().tolist()
+    for gi in range(batch.num_graphs):
+        nodes = torch.nonzero(out.batch == gi).flatten().tolist()
+        comps = _components([e for e in edges if e[0] in set(nodes)], nodes)
+        assert len(comps) == 1, f"graph {gi}: the subgraph is not connected"
+        orig_nodes = torch.nonzero(batch.batch == gi).flatten().tolist()
+        orig_edges = [e for e in batch.edge_index.t().tolist() if e[0] in set(orig_nodes)]
+        largest = max(len(c) for c in _components(orig_edges, orig_nodes))
+        target = int(torch.ceil((1 - ratio) * full[gi].float()))
+        assert int(kept[gi]) <= target
+        if largest == len(orig_nodes):  # a connected graph reaches the target exactly
+            assert int(kept[gi]) == target
+
+
+def test_subgraph_on_a_path_and_disconnected_graphs():
+    from torch_geometric.data import Batch, Data
+
+    path = torch.tensor([[i, i + 1] for i in range(49)] + [[i + 1, i] for i in range(49)]).t()
+    two = torch.tensor([[0, 1], [1, 0], [2, 3], [3, 2]]).t()  # two components of two nodes
+    batch = Batch.from_data_list([Data(x=torch.ones(50, 1), edge_index=path), Data(x=torch.ones(4, 1), edge_index=two)])
+    for seed in range(5):
+        out = GraphAugment(("subgraph",), ratio=0.2, generator=torch.Generator().manual_seed(seed))(batch)
+        kept = torch.bincount(out.batch, minlength=2)
+        assert kept.tolist() == [40, 2]  # the path reaches its target; the other keeps its start's component
+        assert out.edge_index.shape[1] == 2 * 39 + 2
 
 
 def test_seeded_determinism(batch):

@@ -94,7 +94,7 @@ def _reproduce_graphs(args) -> int:
         if not name or not value.isdigit() or int(value) < 1:
             raise ValueError(f"--epochs-for takes NAME=E with E >= 1, got {item!r}")
         epochs_for.append((name, int(value)))
-    for flag in ("epochs", "hidden", "layers", "batch_size"):
+    for flag in ("epochs", "hidden", "layers", "batch_size", "svm_jobs"):
         if getattr(args, flag) < 1:
             raise ValueError(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
     if args.views < 2:
@@ -110,6 +110,7 @@ def _reproduce_graphs(args) -> int:
         lr=args.lr,
         temperature=args.temperature,
         views=args.views,
+        svm_jobs=args.svm_jobs,
     )
     start = time.perf_counter()
     csv_path = G.run(
@@ -196,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     graphs.add_argument("--lr", type=float, default=1e-3)
     graphs.add_argument("--temperature", type=float, default=0.5)
     graphs.add_argument("--views", type=int, default=2, help="augmented views per graph (default 2)")
+    graphs.add_argument("--svm-jobs", type=int, default=1, help="processes for the SVM's C grid (default 1)")
     graphs.add_argument("--data-root", default=None, help="folder of <NAME>/ TU folders (default: $HSCL_TU_ROOT, "
                         "../shared/data/TU, ./data/TU; MUTAG is bundled)")  # fmt: skip
     graphs.add_argument("--diagnostics", nargs="*", default=[], metavar="NAME",

@@ -62,6 +62,7 @@ class GraphConfig:
     augment_ratio: float = 0.2
     views: int = 2
     folds: int = 10
+    svm_jobs: int = 1  # parallel processes for the SVM's C grid (results do not depend on it)
 
     def epochs_of(self, dataset: str) -> int:
         return dict(self.epochs_for).get(dataset, self.epochs)
@@ -172,7 +173,8 @@ def run(
                 unsup_cache = {key: embed_graphs(model, dataset)}
             feats = unsup_cache[key]
         acc, c = svm_accuracy(feats[train_idx].numpy(), labels[train_idx].numpy(), feats[test_idx].numpy(),
-                              labels[test_idx].numpy(), seed=_cell_seed(dataset.name, "svm", s, f))  # fmt: skip
+                              labels[test_idx].numpy(), seed=_cell_seed(dataset.name, "svm", s, f),
+                              n_jobs=config.svm_jobs)  # fmt: skip
         rows.append(dict(dataset=dataset.name, method=m, seed=s, fold=f, accuracy=f"{acc:.6f}", svm_C=c,
                          pretraining="training folds, with labels" if method.supervised
                          else "all graphs, without labels", epochs=config.epochs_of(dataset.name),
