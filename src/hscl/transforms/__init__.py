@@ -1,7 +1,8 @@
-"""Augmentations, batched: ``image`` (SimCLR, kornia), ``graph`` (GraphCL), ``vector`` (feature vectors)."""
+"""Augmentations, batched: ``image`` (SimCLR), ``color`` (colour jitter), ``graph`` (GraphCL), ``vector``."""
 
+from .color import ColorJitter
 from .graph import GraphAugment
 from .image import SimCLRAugment
 from .vector import VectorAugment
 
-__all__ = ["GraphAugment", "SimCLRAugment", "VectorAugment"]
+__all__ = ["ColorJitter", "GraphAugment", "SimCLRAugment", "VectorAugment"]
