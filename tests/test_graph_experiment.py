@@ -69,7 +69,7 @@ def test_bad_input(tmp_path):
         G.run(tmp_path, datasets=["NOPE"], cache=tmp_path, progress=False)
     (tmp_path / "x").mkdir()
     (tmp_path / "x" / "results.csv").write_text("a,b\n")
-    with pytest.raises(ValueError, match="not a graph results CSV"):
+    with pytest.raises(ValueError, match="not a results CSV of this experiment"):
         G.run(tmp_path / "x", datasets=["MUTAG"], cache=tmp_path, progress=False)
 
 

@@ -47,6 +47,8 @@ def test_bad_input(tmp_path):
                      progress=False)  # fmt: skip
     with pytest.raises(ValueError, match="unknown method"):
         train_images(ImageConfig(**{**TINY, "method": "byol"}), tmp_path / "d", progress=False)
+    with pytest.raises(ValueError, match="train_subset must be None or an int >= 2"):
+        train_images(ImageConfig(**{**TINY, "train_subset": 1}), tmp_path / "f", progress=False)
     with pytest.raises(ValueError, match="views must be >= 2"):
         train_images(ImageConfig(**{**TINY, "views": 1}), tmp_path / "e", progress=False)
     assert not (tmp_path / "a").exists() or not any((tmp_path / "a").iterdir()), "nothing written on bad input"
@@ -59,10 +61,13 @@ def test_presets():
 
 
 def test_cli_train(tmp_path, capsys):
-    args = ["train", "--dataset", "digits", "--method", "scl", "--epochs", "1", "--width", "4", "--out",
-            str(tmp_path)]  # fmt: skip
+    args = ["train", "--dataset", "digits", "--method", "scl", "--epochs", "1", "--width", "4", "--train-subset",
+            "300", "--out", str(tmp_path)]  # fmt: skip
     assert main(args) == 0
     assert "written:" in capsys.readouterr().out
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert abs(metrics["train_images"] - 300) <= 10, "a class-balanced subset of about 300 images"
+    assert json.loads((tmp_path / "config.json").read_text())["train_subset"] == 300
     assert main(["train", "--dataset", "digits", "--method", "scl", "--beta", "1", "--out", str(tmp_path / "x")]) == 2
     assert "has no hardening" in capsys.readouterr().err
 

@@ -133,18 +133,53 @@ def _train(args) -> int:
 
     from .training.images import ImageConfig, load_preset, train_images
 
-    values = load_preset(args.config)
-    for field in ("dataset", "method", "beta", "tau", "epochs", "seed", "batch_size", "lr", "depth", "width",
-                  "devices", "num_nodes", "num_workers", "temperature", "views", "optimizer", "precision",
-                  "accelerator", "data_root"):  # fmt: skip
-        value = getattr(args, field)
-        if value is not None:
-            values[field] = value
-    values["download"] = bool(args.download)
+    values = {**load_preset(args.config), **_image_overrides(args)}
+    for field in ("dataset", "method", "beta", "tau", "seed"):
+        if getattr(args, field) is not None:
+            values[field] = getattr(args, field)
     metrics = train_images(ImageConfig(**values), args.out)
     if metrics:
         print(json.dumps(metrics, indent=1))
         print(f"written: {args.out}/metrics.json")
+    return 0
+
+
+_IMAGE_FIELDS = ("epochs", "batch_size", "lr", "depth", "width", "devices", "num_nodes", "num_workers", "temperature",
+                 "views", "train_subset", "optimizer", "precision", "accelerator", "data_root")  # fmt: skip
+
+
+def _add_image_flags(parser: argparse.ArgumentParser) -> None:
+    """The ``ImageConfig`` overrides shared by ``hscl train`` and ``hscl reproduce images``."""
+    parser.add_argument("--config", default="cpu", help="preset (paper, cpu) or a YAML file (default: cpu)")
+    kinds = {"lr": float, "temperature": float}
+    for field in _IMAGE_FIELDS[:11]:
+        parser.add_argument(f"--{field.replace('_', '-')}", type=kinds.get(field, int), default=None)
+    parser.add_argument("--optimizer", choices=["adam", "sgd"], default=None)
+    parser.add_argument("--precision", default=None, help="32-true, bf16-mixed, 16-mixed")
+    parser.add_argument("--accelerator", default=None, help="auto, cpu, gpu")
+    parser.add_argument("--data-root", default=None, help="where named data sets live (default: the hscl cache)")
+    parser.add_argument("--download", action="store_true", help="fetch a named data set if missing (checksummed)")
+    parser.add_argument("--out", required=True, help="output folder")
+
+
+def _image_overrides(args) -> dict:
+    values = {f: getattr(args, f) for f in _IMAGE_FIELDS if getattr(args, f) is not None}
+    values["download"] = bool(args.download)
+    return values
+
+
+def _reproduce_images(args) -> int:
+    import time
+
+    from .experiments import images
+
+    start = time.perf_counter()
+    methods = args.methods or tuple(images.METHODS)
+    csv_path = images.run(args.out, dataset=args.dataset, methods=methods, seeds=args.seeds, preset=args.config,
+                          overrides=_image_overrides(args))  # fmt: skip
+    table, png = images.write_report(csv_path)
+    print(table.read_text())
+    print(f"{time.perf_counter() - start:.0f} s; written: {csv_path}, {table}, {png}")
     return 0
 
 
@@ -217,17 +252,22 @@ def main(argv: list[str] | None = None) -> int:
     hard = tr.add_mutually_exclusive_group()
     hard.add_argument("--beta", type=float, default=None, help="exponential tilt (hucl, hscl)")
     hard.add_argument("--tau", type=float, default=None, help="threshold on e^s (hucl, hscl)")
-    tr.add_argument("--config", default="cpu", help="preset (paper, cpu) or a YAML file (default: cpu)")
-    for flag, kind in (("epochs", int), ("seed", int), ("batch-size", int), ("lr", float), ("depth", int),
-                       ("width", int), ("devices", int), ("num-nodes", int), ("num-workers", int),
-                       ("temperature", float), ("views", int)):  # fmt: skip
-        tr.add_argument(f"--{flag}", type=kind, default=None)
-    tr.add_argument("--optimizer", choices=["adam", "sgd"], default=None)
-    tr.add_argument("--precision", default=None, help="32-true, bf16-mixed, 16-mixed")
-    tr.add_argument("--accelerator", default=None, help="auto, cpu, gpu")
-    tr.add_argument("--data-root", default=None, help="where named data sets live (default: the hscl cache)")
-    tr.add_argument("--download", action="store_true", help="fetch a named data set if missing (checksummed)")
-    tr.add_argument("--out", required=True, help="output folder")
+    tr.add_argument("--seed", type=int, default=None)
+    _add_image_flags(tr)
+    images = rep_sub.add_parser(
+        "images",
+        help="image benchmark: the 6 methods x seeds, each an `hscl train` job, in one table",
+        description="Run `hscl train` for UCL, H-UCL, SCL, H-SCL (tau, beta) and SupCon and each seed on one image "
+        "data set, and collect the linear probe and kNN accuracies. Writes OUT/runs/<method>-seed<S>/, "
+        "OUT/results.csv (resumable: finished jobs are skipped, a killed job resumes from its checkpoint), "
+        "OUT/table.md and OUT/accuracy.png.",
+    )
+    images.add_argument("--dataset", required=True, help="cifar10, cifar100, stl10, tiny-imagenet, digits, or a path")
+    images.add_argument(
+        "--methods", nargs="+", default=None, help="ucl hucl scl hscl-tau hscl-beta supcon (default: all)"
+    )
+    images.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    _add_image_flags(images)
     args = parser.parse_args(argv)
 
     if args.command == "demo":
@@ -237,7 +277,10 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--samples and --classes must be >= 2")
         print(run(num_samples=args.samples, num_classes=args.classes, seed=args.seed))
         return 0
-    handler = {"reproduce": _reproduce_graphs, "diagnose": _diagnose, "train": _train}[args.command]
+    if args.command == "reproduce":
+        handler = {"graphs": _reproduce_graphs, "images": _reproduce_images}[args.experiment]
+    else:
+        handler = {"diagnose": _diagnose, "train": _train}[args.command]
     try:
         return handler(args)
     except (ValueError, FileNotFoundError, PermissionError) as err:

@@ -16,8 +16,6 @@ into ``table.md`` and ``accuracy.png``.
 
 from __future__ import annotations
 
-import csv
-import io
 import time
 import zlib
 from collections.abc import Sequence
@@ -27,13 +25,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .._io import atomic_write, atomic_write_text
+from .._io import atomic_write_text
 from ..datasets.tu import BENCHMARKS, load_tu
 from ..evaluation import svm_accuracy
 from ..losses.registry import METHODS as LOSS_METHODS
 from ..losses.registry import make_loss
 from ..models import GINEncoder
 from ..training import embed_graphs, pretrain_graphs
+from ._common import Manifest, bar_chart, read_rows, write_rows
 
 __all__ = ["COLUMNS", "METHODS", "GraphConfig", "fold_indices", "run", "write_report"]
 
@@ -80,24 +79,6 @@ def _cell_seed(*parts) -> int:
     return zlib.crc32("|".join(map(str, parts)).encode()) & 0x7FFFFFFF
 
 
-def _read_rows(path: Path) -> list[dict[str, str]]:
-    if not path.exists():
-        return []
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        if reader.fieldnames is None or tuple(reader.fieldnames) != COLUMNS:
-            raise ValueError(f"{path} exists but is not a graph results CSV with columns {COLUMNS}")
-        return list(reader)
-
-
-def _write_rows(path: Path, rows: list[dict]) -> None:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(path, buf.getvalue())
-
-
 def _pretrain(dataset, method_name: str, graphs, labels, cfg: GraphConfig, seed: int, on_epoch_end=None):
     method = METHODS[method_name]
     torch.manual_seed(seed)
@@ -138,7 +119,7 @@ def run(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     csv_path = out / "results.csv"
-    rows = _read_rows(csv_path)
+    rows = read_rows(csv_path, COLUMNS)
     done = {(r["dataset"], r["method"], r["seed"], r["fold"]) for r in rows}
     loaded = {name: load_tu(name, data_root=data_root, cache=cache) for name in datasets}  # fail early on bad input
     pretrain_fn = pretrain_fn or _pretrain
@@ -149,7 +130,7 @@ def run(
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(cells), initial=len(cells) - len(todo), desc="graphs", unit="cell")
-    manifest = _Manifest(out / "run.json")
+    manifest = Manifest(out / "run.json")
     unsup_cache: dict = {}
     for d, m, s, f in todo:
         dataset = loaded[d]
@@ -179,7 +160,7 @@ def run(
                          pretraining="training folds, with labels" if method.supervised
                          else "all graphs, without labels", epochs=config.epochs_of(dataset.name),
                          seconds=f"{time.perf_counter() - start:.2f}"))  # fmt: skip
-        _write_rows(csv_path, rows)
+        write_rows(csv_path, rows, COLUMNS)
         manifest.tick(len(rows), len(cells))
         if bar is not None:
             bar.update(1)
@@ -187,30 +168,6 @@ def run(
     if bar is not None:
         bar.close()
     return csv_path
-
-
-class _Manifest:
-    """``run.json``: the commands that wrote the results, the machine, and the wall time summed over resumes."""
-
-    def __init__(self, path: Path) -> None:
-        import json
-        import os
-        import platform
-        import sys
-
-        self.path, self.json = path, json
-        self.data = json.loads(path.read_text()) if path.exists() else {"invocations": [], "wall_seconds": 0.0}
-        self.data["invocations"].append(
-            {"argv": sys.argv, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "cpus": os.cpu_count(),
-             "machine": platform.processor() or platform.machine(), "torch": torch.__version__}
-        )  # fmt: skip
-        self.base = self.data["wall_seconds"]
-        self.start = time.perf_counter()
-
-    def tick(self, done: int, total: int) -> None:
-        self.data["wall_seconds"] = round(self.base + time.perf_counter() - self.start, 1)
-        self.data["cells_done"], self.data["cells_total"] = done, total
-        atomic_write_text(self.path, self.json.dumps(self.data, indent=1) + "\n")
 
 
 def _diagnostics_hook(out: Path, dataset, method: str, config: GraphConfig):
@@ -235,7 +192,7 @@ def write_report(csv_path: str | Path) -> tuple[Path, Path]:
     """``table.md`` (mean +- std over folds and seeds per data set and method, beside the published supervised
     GIN numbers) and ``accuracy.png``."""
     csv_path = Path(csv_path)
-    rows = _read_rows(csv_path)
+    rows = read_rows(csv_path, COLUMNS)
     if not rows:
         raise ValueError(f"{csv_path} holds no results")
     datasets = list(dict.fromkeys(r["dataset"] for r in rows))
@@ -276,27 +233,8 @@ def write_report(csv_path: str | Path) -> tuple[Path, Path]:
     table = csv_path.parent / "table.md"
     atomic_write_text(table, "\n".join(lines) + "\n")
 
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(datasets)), 4))
-    width = 0.8 / len(methods)
-    for k, m in enumerate(methods):
-        xs = [i + (k - (len(methods) - 1) / 2) * width for i in range(len(datasets))]
-        means = [stats.get((d, m), (np.nan, 0, 0, 0))[0] for d in datasets]
-        stds = [stats.get((d, m), (0, 0, 0, 0))[1] for d in datasets]
-        ax.bar(xs, means, width, yerr=stds, capsize=2, label=METHODS[m].label)
-    ax.set_xticks(range(len(datasets)), datasets, rotation=20)
-    ax.set_ylabel("accuracy (%)")
-    low = min(v[0] - v[1] for v in stats.values())
-    ax.set_ylim(max(0, low - 5), 100)
-    ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8, ncol=3)
-    ax.set_title("Graph benchmarks: linear SVM on frozen GIN features (mean ± std over folds and seeds)", fontsize=10)
-    fig.tight_layout()
-    png = csv_path.parent / "accuracy.png"
-    atomic_write(png, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
-    plt.close(fig)
+    series = {METHODS[m].label: ([stats.get((d, m), (np.nan,))[0] for d in datasets],
+                                 [stats.get((d, m), (0, 0))[1] for d in datasets]) for m in methods}  # fmt: skip
+    title = "Graph benchmarks: linear SVM on frozen GIN features (mean ± std over folds and seeds)"
+    png = bar_chart(csv_path.parent / "accuracy.png", datasets, series, title=title)
     return table, png

@@ -53,6 +53,7 @@ class ImageConfig:
     views: int = 2
     size: int | None = None  # crop size; default: the images' own
     val_fraction: float = 0.1
+    train_subset: int | None = None  # pre-train and probe on this many train images (class-balanced); None: all
     seed: int = 0
     precision: str = "32-true"
     accelerator: str = "auto"
@@ -77,6 +78,10 @@ class ImageConfig:
             raise ValueError(f"views must be >= 2 (one positive per anchor at least), got {self.views}")
         if self.optimizer not in ("adam", "sgd"):
             raise ValueError(f"optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
+        if self.train_subset is not None and (
+            isinstance(self.train_subset, bool) or not isinstance(self.train_subset, int) or self.train_subset < 2
+        ):
+            raise ValueError(f"train_subset must be None or an int >= 2, got {self.train_subset!r}")
         if not (self.lr > 0 and self.temperature > 0 and self.weight_decay >= 0 and 0 < self.val_fraction < 1):
             raise ValueError("lr and temperature must be > 0, weight_decay >= 0 and val_fraction in (0, 1)")
         return self
@@ -233,6 +238,11 @@ def train_images(config: ImageConfig, out: str | os.PathLike, *, progress: bool 
                                progress=progress)  # fmt: skip
     train_all, test = splits["train"], splits["test"]
     train_idx, val_idx = balanced_split(train_all.labels, config.val_fraction, seed=config.seed)
+    if config.train_subset is not None and config.train_subset < len(train_idx):
+        # a class-balanced subset of the training split (the validation and test splits stay whole)
+        fraction = config.train_subset / len(train_idx)
+        _, keep = balanced_split(train_all.labels[train_idx], fraction, seed=config.seed + 1)
+        train_idx = train_idx[keep]
     pretrain_idx = train_idx
     size = config.size or train_all.images.shape[1]
     sample = to_float_images(torch.from_numpy(np.array(train_all.images[train_idx[:5000]])))

@@ -1,0 +1,94 @@
+"""What the experiment runners share: the results CSV (read, rewritten atomically), the ``run.json`` manifest
+(commands, machine, wall time summed over resumes) and the grouped bar chart."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .._io import atomic_write, atomic_write_text
+
+
+def read_rows(path: Path, columns: Sequence[str]) -> list[dict[str, str]]:
+    """The rows of a results CSV, or ``[]`` when it does not exist; a CSV with other columns is refused."""
+    if not path.exists():
+        return []
+    with path.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        if reader.fieldnames is None:
+            return []
+        if tuple(reader.fieldnames) != tuple(columns):
+            raise ValueError(f"{path} exists but is not a results CSV of this experiment (columns {list(columns)})")
+        return list(reader)
+
+
+def write_rows(path: Path, rows: list[dict], columns: Sequence[str]) -> None:
+    """Rewrite the whole CSV atomically (a kill leaves the previous version, never half a row)."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
+
+
+class Manifest:
+    """``run.json``: the commands that wrote the results, the machine, and the wall time summed over resumes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.data = json.loads(path.read_text()) if path.exists() else {"invocations": [], "wall_seconds": 0.0}
+        self.data["invocations"].append(
+            {"argv": sys.argv, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "cpus": os.cpu_count(),
+             "machine": platform.processor() or platform.machine(), "torch": torch.__version__}
+        )  # fmt: skip
+        self.base = self.data["wall_seconds"]
+        self.start = time.perf_counter()
+
+    def tick(self, done: int, total: int) -> None:
+        self.data["wall_seconds"] = round(self.base + time.perf_counter() - self.start, 1)
+        self.data["cells_done"], self.data["cells_total"] = done, total
+        atomic_write_text(self.path, json.dumps(self.data, indent=1) + "\n")
+
+
+def bar_chart(
+    path: Path,
+    groups: Sequence[str],
+    series: dict[str, tuple[Sequence[float], Sequence[float]]],
+    *,
+    title: str,
+    ylabel: str = "accuracy (%)",
+) -> Path:
+    """A grouped bar chart with error bars: one group per entry of ``groups``, one bar per series (label ->
+    (means, stds), NaN for a missing bar). Written atomically as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(groups)), 4))
+    width = 0.8 / max(1, len(series))
+    lows = []
+    for k, (label, (means, stds)) in enumerate(series.items()):
+        xs = [i + (k - (len(series) - 1) / 2) * width for i in range(len(groups))]
+        ax.bar(xs, means, width, yerr=stds, capsize=2, label=label)
+        lows += [m - s for m, s in zip(means, stds, strict=True) if np.isfinite(m)]
+    ax.set_xticks(range(len(groups)), groups, rotation=20 if len(groups) > 3 else 0)
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(max(0, min(lows, default=0) - 5), 100)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8, ncol=3)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
+    plt.close(fig)
+    return path
