@@ -65,7 +65,8 @@ def run(
     base = {**load_preset(preset), **(overrides or {}), "dataset": dataset}
     for key in ("method", "seed"):
         base.pop(key, None)
-    configs = {(m, s): ImageConfig(**base, method=m, seed=int(s)).validate() for m in methods for s in seeds}
+    # seed-major order: a partial run has every method for its first seeds
+    configs = {(m, s): ImageConfig(**base, method=m, seed=int(s)).validate() for s in seeds for m in methods}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     csv_path = out / "results.csv"
