@@ -1,0 +1,22 @@
+"""The prepared GPU script runs end to end on CPU (its smoke mode) and writes its JSON record."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_h200_epoch_script_smoke_on_cpu(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, str(ROOT / "scripts" / "h200_resnet18_epoch.py"), "--device", "cpu", "--limit", "80",
+           "--batch", "32", "--warmup", "1", "--split-steps", "1", "--width", "4", "--out", str(tmp_path)]  # fmt: skip
+    subprocess.run(cmd, check=True, env=env, capture_output=True, timeout=300)
+    result = json.loads((tmp_path / "h200_epoch.json").read_text())
+    assert result["device"] == "cpu" and result["images"] == 80 and result["epoch_seconds"] > 0
+    assert set(result["ms_per_step"]) == {"augmentation", "forward + loss", "backward + step"}
+    assert result["final_loss"] > 0 and result["target_epoch_under_10_s"] is None
+    bad = subprocess.run([*cmd[:4], "--limit", "16"], env=env, capture_output=True, text=True, timeout=300)
+    assert bad.returncode != 0 and "need more than --batch" in bad.stderr
