@@ -33,6 +33,7 @@ SCENARIOS = [
         True,
         2,
     ),
+    ("supcon-uneven", lambda: hscl.losses.SupConLoss(temperature=0.5, gather_distributed=True), (3, 5), True, 1),
 ]
 
 

@@ -1,6 +1,7 @@
 """``hscl train``: a whole image job on the embedded digits, resume, refusal of another configuration, bad
 input, and a two-process DDP fit on CPU (gloo)."""
 
+import itertools
 import json
 import subprocess
 import sys
@@ -56,6 +57,8 @@ def test_bad_input(tmp_path):
 
 def test_presets():
     assert load_preset("paper")["depth"] == 50 and load_preset("cpu")["width"] == 16
+    modern = ImageConfig(**load_preset("modern")).validate()
+    assert modern.optimizer == "sgd" and modern.warmup_epochs > 0 and modern.width == 64
     with pytest.raises(FileNotFoundError, match="no preset 'huge'"):
         load_preset("huge")
 
@@ -92,3 +95,24 @@ def test_ddp_two_processes_on_cpu(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "distributed_backend=gloo" in proc.stderr or "gloo" in proc.stdout + proc.stderr
     assert json.loads((tmp_path / "metrics.json").read_text())["epochs"] == 1
+
+
+def test_sgd_warmup_then_cosine_schedule():
+    from types import SimpleNamespace
+
+    from hscl.training.images import ImageContrastive
+
+    config = ImageConfig(optimizer="sgd", lr=0.4, epochs=10, warmup_epochs=2, width=4, hidden=16, projection=8)
+    module = ImageContrastive(config, [0.5] * 3, [0.25] * 3, 8)
+    module._trainer = SimpleNamespace(estimated_stepping_batches=100)
+    setup = module.configure_optimizers()
+    opt, sched = setup["optimizer"], setup["lr_scheduler"]["scheduler"]
+    lrs = []
+    for _ in range(100):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[0] == pytest.approx(0.4 / 20) and lrs[19] == pytest.approx(0.4)  # linear warm-up over 20 steps
+    assert max(lrs) == pytest.approx(0.4) and lrs[-1] < 0.01  # then cosine down to ~0
+    assert all(a >= b for a, b in itertools.pairwise(lrs[19:])), "monotone decay after warm-up"
+    assert lrs[60] == pytest.approx(0.2, rel=1e-6)  # half-way through the cosine

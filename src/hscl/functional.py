@@ -571,15 +571,26 @@ def supcon_loss(z: Tensor, labels: Tensor, *, temperature: float = 0.1, normaliz
     V.check_ids("labels", labels, batch=b, device=z.device, required_by="supcon_loss")
     with _full_precision(z.device):
         x = _embed(z, normalize)
-        m = b * v
         y = labels.long().repeat_interleave(v)
-        scores = (x @ x.T) / temperature
-        eye = torch.eye(m, dtype=torch.bool, device=x.device)
-        pos = (y[:, None] == y[None, :]) & ~eye
-        log_denominator = torch.logsumexp(scores.masked_fill(eye, -math.inf), 1) if m > 1 else scores.new_zeros(m)
-        num_pos = pos.sum(1)
-        valid = num_pos > 0
-        log_prob_pos = (scores - log_denominator[:, None]).masked_fill(~pos, 0.0).sum(1)
-        per_anchor = -log_prob_pos / num_pos.clamp_min(1)
+        per_anchor, valid = _supcon_terms(x, y, 0, x, y, temperature)
         _warn_if_empty(valid.any())
         return per_anchor.masked_fill(~valid, 0.0).sum() / valid.sum().clamp_min(1)
+
+
+def _supcon_terms(
+    x: Tensor, y: Tensor, offset: int, xr: Tensor, yr: Tensor, temperature: float
+) -> tuple[Tensor, Tensor]:
+    """Per-anchor SupCon terms of the anchors ``x`` [m, D] (labels ``y``), which are rows ``offset ..
+    offset + m`` of the reference set ``xr`` [M, D] (labels ``yr``; the global batch under data parallelism).
+    Returns ``(per_anchor, valid)``: l_i (0 where P_L(i) is empty) and whether P_L(i) is non-empty."""
+    m, total = x.shape[0], xr.shape[0]
+    scores = (x @ xr.T) / temperature
+    eye = torch.zeros(m, total, dtype=torch.bool, device=x.device)
+    eye[torch.arange(m, device=x.device), torch.arange(offset, offset + m, device=x.device)] = True
+    pos = (y[:, None] == yr[None, :]) & ~eye
+    log_denominator = torch.logsumexp(scores.masked_fill(eye, -math.inf), 1) if total > 1 else scores.new_zeros(m)
+    num_pos = pos.sum(1)
+    valid = num_pos > 0
+    log_prob_pos = (scores - log_denominator[:, None]).masked_fill(~pos, 0.0).sum(1)
+    per_anchor = -log_prob_pos / num_pos.clamp_min(1)
+    return per_anchor.masked_fill(~valid, 0.0), valid

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from .. import _validation as V
-from ..functional import supcon_loss
+from .. import distributed as D
+from ..functional import _embed, _full_precision, _supcon_terms, _warn_if_empty, supcon_loss
 
 __all__ = ["SupConLoss"]
 
@@ -19,15 +21,37 @@ class SupConLoss(nn.Module):
 
     averaged over the anchors with P_L(i) not empty. Unlike the SCL family, same-class samples sit in the
     denominator and there is no hardening.
+
+    ``gather_distributed=True``: under ``torch.distributed``, P_L(i) and the denominator range over the global
+    batch (embeddings gathered with gradient), each process keeps its own anchors, and the value is the global
+    mean on every process; gradients are scaled so that DDP's averaging gives those of one process on the
+    concatenated batch (as in :class:`hscl.ContrastiveLoss`).
     """
 
-    def __init__(self, temperature: float = 0.1, normalize: bool = True) -> None:
+    def __init__(self, temperature: float = 0.1, normalize: bool = True, gather_distributed: bool = False) -> None:
         super().__init__()
         self.temperature = V.check_positive_real("temperature", temperature)
         self.normalize = bool(normalize)
+        self.gather_distributed = bool(gather_distributed)
 
     def forward(self, z: Tensor, labels: Tensor) -> Tensor:
-        return supcon_loss(z, labels, temperature=self.temperature, normalize=self.normalize)
+        if not (self.gather_distributed and D.is_distributed()):
+            return supcon_loss(z, labels, temperature=self.temperature, normalize=self.normalize)
+        V.check_embeddings(z, positives="labels", normalize=self.normalize)
+        b, v, _ = z.shape
+        V.check_ids("labels", labels, batch=b, device=z.device, required_by="SupConLoss")
+        with _full_precision(z.device):
+            x = _embed(z, self.normalize)
+            y = labels.long().repeat_interleave(v)
+            (xg, yg), offset = D.gather(x, y)
+            per_anchor, valid = _supcon_terms(x, y, offset, xg, yg, self.temperature)
+            num, den = per_anchor.sum(), valid.sum()
+            total = D.all_reduce_sum(torch.stack([num.detach(), den.to(num.dtype)]))
+            _warn_if_empty(total[1] > 0)
+            den_global = total[1].clamp_min(1)
+            scaled = num * (D.world_size() / den_global)
+            return scaled + (total[0] / den_global - scaled).detach()
 
     def extra_repr(self) -> str:
-        return f"temperature={self.temperature:g}"
+        extra = ", gather_distributed=True" if self.gather_distributed else ""
+        return f"temperature={self.temperature:g}{extra}"
