@@ -116,3 +116,44 @@ def test_sgd_warmup_then_cosine_schedule():
     assert max(lrs) == pytest.approx(0.4) and lrs[-1] < 0.01  # then cosine down to ~0
     assert all(a >= b for a, b in itertools.pairwise(lrs[19:])), "monotone decay after warm-up"
     assert lrs[60] == pytest.approx(0.2, rel=1e-6)  # half-way through the cosine
+
+
+def _stl10_folder(root, n_train=40, n_test=20, n_unlabeled=24, side=16):
+    """A small STL-10-format folder (the reader takes any multiple of 3 x 96 x 96 bytes; images are 96 x 96)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    root.mkdir(parents=True)
+    for split, n in (("train", n_train), ("test", n_test), ("unlabeled", n_unlabeled)):
+        imgs = rng.integers(0, 256, size=(n, 96, 96, 3), dtype=np.uint8)
+        imgs.transpose(0, 3, 2, 1).tofile(root / f"{split}_X.bin")
+        if split != "unlabeled":
+            np.tile(np.arange(1, 3, dtype=np.uint8), n // 2).tofile(root / f"{split}_y.bin")
+    (root / "class_names.txt").write_text("a\nb\n")
+    return root
+
+
+def test_unsupervised_methods_also_pretrain_on_the_unlabeled_split(tmp_path):
+    data = _stl10_folder(tmp_path / "stl")
+    small = {**TINY, "dataset": str(data), "size": 16, "knn_k": 5, "data_root": None}
+    ucl = train_images(ImageConfig(method="ucl", **small), tmp_path / "ucl", progress=False)
+    scl = train_images(ImageConfig(method="scl", **small), tmp_path / "scl", progress=False)
+    off = train_images(ImageConfig(method="ucl", use_unlabeled=False, **small), tmp_path / "off", progress=False)
+    assert scl["pretrain_images"] == scl["train_images"] == 36  # 40 less the validation split
+    assert ucl["pretrain_images"] == 36 + 24, "UCL sees the training images and the unlabeled split"
+    assert off["pretrain_images"] == 36
+    assert ucl["test_images"] == 20
+
+
+def test_config_differences_treat_missing_settings_as_defaults():
+    import dataclasses
+
+    from hscl.training.images import config_differences
+
+    config = ImageConfig(method="ucl", **TINY)
+    saved = dataclasses.asdict(config)
+    assert config_differences(saved, config) == []
+    older = {k: v for k, v in saved.items() if k not in ("train_subset", "use_unlabeled")}
+    assert config_differences(older, config) == [], "a file from an older hscl resumes"
+    assert config_differences({**saved, "width": 8, "epochs": 9}, config) == ["width"], "epochs may change"
+    assert config_differences(older, ImageConfig(method="ucl", train_subset=100, **TINY)) == ["train_subset"]

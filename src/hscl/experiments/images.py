@@ -14,7 +14,6 @@ a job killed half-way resumes from its last checkpoint. ``write_report`` writes 
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from collections.abc import Sequence
@@ -55,7 +54,7 @@ def run(
 ) -> Path:
     """Run every missing (method, seed) job on ``dataset`` with the ``preset`` (name or YAML file) updated by
     ``overrides`` (``ImageConfig`` fields), and return the CSV's path."""
-    from ..training.images import ImageConfig, load_preset, train_images
+    from ..training.images import ImageConfig, config_differences, load_preset, train_images
 
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
@@ -85,8 +84,8 @@ def run(
         metrics = None
         if metrics_path.is_file():  # finished before the CSV row was written
             metrics = json.loads(metrics_path.read_text())
-            saved = json.loads((folder / "config.json").read_text()) if (folder / "config.json").is_file() else {}
-            if saved != dataclasses.asdict(config):
+            saved = folder / "config.json"
+            if not saved.is_file() or config_differences(json.loads(saved.read_text()), config):
                 metrics = None
         if metrics is None:
             metrics = train_fn(config, folder, progress=progress)

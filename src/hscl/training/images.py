@@ -30,7 +30,7 @@ from ..losses.registry import METHODS, make_loss
 from ..models import ResNetEncoder
 from ..transforms.image import SimCLRAugment, to_float_images
 
-__all__ = ["ImageConfig", "ImageContrastive", "load_preset", "train_images"]
+__all__ = ["ImageConfig", "ImageContrastive", "config_differences", "load_preset", "train_images"]
 
 
 @dataclass
@@ -54,6 +54,7 @@ class ImageConfig:
     size: int | None = None  # crop size; default: the images' own
     val_fraction: float = 0.1
     train_subset: int | None = None  # pre-train and probe on this many train images (class-balanced); None: all
+    use_unlabeled: bool = True  # unsupervised methods also pre-train on an unlabeled split (STL-10's)
     seed: int = 0
     precision: str = "32-true"
     accelerator: str = "auto"
@@ -208,6 +209,14 @@ def _atomic_checkpoint_io():
     return AtomicCheckpointIO()
 
 
+def config_differences(saved: dict, config: ImageConfig) -> list[str]:
+    """The settings (outside ``ImageConfig.RESUMABLE``) in which a saved ``config.json`` differs from ``config``;
+    a setting the saved file lacks (written by an older hscl) counts as its default."""
+    defaults = {f.name: f.default for f in dataclasses.fields(ImageConfig)}
+    return sorted(k for k, v in dataclasses.asdict(config).items()
+                  if k not in ImageConfig.RESUMABLE and saved.get(k, defaults[k]) != v)  # fmt: skip
+
+
 def _check_out(out: Path, config: ImageConfig) -> None:
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -218,9 +227,7 @@ def _check_out(out: Path, config: ImageConfig) -> None:
         raise PermissionError(f"output folder {out} cannot be created or written: {err}") from err
     saved = out / "config.json"
     if saved.is_file() and (out / "checkpoints" / "last.ckpt").is_file():
-        old = json.loads(saved.read_text())
-        diff = sorted(k for k, v in dataclasses.asdict(config).items()
-                      if k not in ImageConfig.RESUMABLE and old.get(k) != v)  # fmt: skip
+        diff = config_differences(json.loads(saved.read_text()), config)
         if diff:
             raise ValueError(
                 f"{out} holds a checkpoint of another configuration (different {', '.join(diff)}); "
@@ -248,7 +255,12 @@ def train_images(config: ImageConfig, out: str | os.PathLike, *, progress: bool 
     sample = to_float_images(torch.from_numpy(np.array(train_all.images[train_idx[:5000]])))
     mean, std = sample.mean(dim=(0, 2, 3)).tolist(), sample.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist()
     module = ImageContrastive(config, mean, std, size)
-    loader = torch.utils.data.DataLoader(_Images(train_all.images, train_all.labels, pretrain_idx),
+    pretrain_set = _Images(train_all.images, train_all.labels, pretrain_idx)
+    unlabeled = splits.get("unlabeled")
+    if unlabeled is not None and config.use_unlabeled and not METHODS[config.method].supervised:
+        extra = _Images(unlabeled.images, unlabeled.labels, np.arange(len(unlabeled.labels)))
+        pretrain_set = torch.utils.data.ConcatDataset([pretrain_set, extra])
+    loader = torch.utils.data.DataLoader(pretrain_set,
                                          batch_size=config.batch_size, shuffle=True, drop_last=False,
                                          num_workers=config.num_workers)  # fmt: skip
     atomic_write_text(out / "config.json", json.dumps(dataclasses.asdict(config), indent=1) + "\n")
@@ -288,6 +300,7 @@ def train_images(config: ImageConfig, out: str | os.PathLike, *, progress: bool 
         "seed": config.seed,
         "epochs": config.epochs,
         "train_images": len(train_idx),
+        "pretrain_images": len(pretrain_set),
         "val_images": len(val_idx),
         "test_images": len(test.labels),
     }
