@@ -25,6 +25,7 @@ def test_job_writes_metrics_and_resumes(tmp_path):
     assert more["epochs"] == 2
     logs = sorted((tmp_path / "logs").rglob("metrics.csv"))
     assert logs and "val/knn_top1" in logs[-1].read_text()
+    assert list((tmp_path / "tensorboard").rglob("events.out.tfevents.*")), "TensorBoard event files"
 
 
 def test_another_configuration_is_refused(tmp_path):

@@ -209,6 +209,18 @@ def _atomic_checkpoint_io():
     return AtomicCheckpointIO()
 
 
+def _loggers(out: Path) -> list:
+    """CSV logs always (``OUT/logs``); TensorBoard event files too (``OUT/tensorboard``) when ``tensorboard`` or
+    ``tensorboardX`` is installed (``pip install hscl[tensorboard]``)."""
+    from importlib.util import find_spec
+
+
+    loggers = [CSVLogger(out, name="logs")]
+    if find_spec("tensorboard") is not None or find_spec("tensorboardX") is not None:
+        loggers.append(TensorBoardLogger(out, name="tensorboard"))
+    return loggers
+
+
 def config_differences(saved: dict, config: ImageConfig) -> list[str]:
     """The settings (outside ``ImageConfig.RESUMABLE``) in which a saved ``config.json`` differs from ``config``;
     a setting the saved file lacks (written by an older hscl) counts as its default."""
@@ -265,7 +277,6 @@ def train_images(config: ImageConfig, out: str | os.PathLike, *, progress: bool 
                                          num_workers=config.num_workers)  # fmt: skip
     atomic_write_text(out / "config.json", json.dumps(dataclasses.asdict(config), indent=1) + "\n")
     from lightning.pytorch.callbacks import ModelCheckpoint
-    from lightning.pytorch.loggers import CSVLogger
 
     callbacks = [
         ModelCheckpoint(dirpath=out / "checkpoints", save_last=True, save_top_k=0),
@@ -275,7 +286,7 @@ def train_images(config: ImageConfig, out: str | os.PathLike, *, progress: bool 
     strategy = "ddp" if config.devices * config.num_nodes > 1 else "auto"
     trainer = pl.Trainer(max_epochs=config.epochs, accelerator=config.accelerator, devices=config.devices,
                          num_nodes=config.num_nodes, strategy=strategy, precision=config.precision,
-                         callbacks=callbacks, logger=CSVLogger(out, name="logs"), default_root_dir=out,
+                         callbacks=callbacks, logger=_loggers(out), default_root_dir=out,
                          enable_progress_bar=progress, enable_model_summary=False, log_every_n_steps=10,
                          plugins=[_atomic_checkpoint_io()],
                          deterministic=False)  # fmt: skip
