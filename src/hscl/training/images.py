@@ -214,6 +214,7 @@ def _loggers(out: Path) -> list:
     ``tensorboardX`` is installed (``pip install hscl[tensorboard]``)."""
     from importlib.util import find_spec
 
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
     loggers = [CSVLogger(out, name="logs")]
     if find_spec("tensorboard") is not None or find_spec("tensorboardX") is not None:
