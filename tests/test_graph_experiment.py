@@ -117,3 +117,17 @@ def test_more_than_two_views(tmp_path):
     assert seen and all(s[1] == 3 for s in seen) and history[0] > 0
     with pytest.raises(ValueError, match="views must be an int >= 2"):
         pretrain_graphs(model, list(dataset)[:40], loss_fn, views=1)
+
+
+def test_paired_difference():
+    from hscl.experiments.graphs import paired_difference
+
+    rows = [dict(dataset="D", method=m, seed=str(s), fold=str(f), accuracy=str(acc))
+            for m, s, f, acc in [("a", 0, 0, 0.8), ("b", 0, 0, 0.7), ("a", 0, 1, 0.5), ("b", 0, 1, 0.5),
+                                 ("a", 1, 0, 0.6), ("b", 1, 0, 0.9), ("a", 1, 1, 0.9)]]  # fmt: skip
+    mean, sem, wins, ties, losses = paired_difference(rows, "D", "a", "b")  # (1, 1) has no "b": not paired
+    diffs = [10.0, 0.0, -30.0]
+    assert mean == pytest.approx(sum(diffs) / 3)
+    assert sem == pytest.approx(np.std(diffs, ddof=1) / np.sqrt(3))
+    assert (wins, ties, losses) == (1, 1, 1)
+    assert paired_difference(rows, "D", "a", "c") is None and paired_difference(rows, "E", "a", "b") is None

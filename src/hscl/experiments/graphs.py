@@ -34,7 +34,7 @@ from ..models import GINEncoder
 from ..training import embed_graphs, pretrain_graphs
 from ._common import Manifest, bar_chart, read_rows, write_rows
 
-__all__ = ["COLUMNS", "METHODS", "GraphConfig", "fold_indices", "run", "write_report"]
+__all__ = ["COLUMNS", "METHODS", "PAIRS", "GraphConfig", "fold_indices", "paired_difference", "run", "write_report"]
 
 FOLD_SEED = 0
 
@@ -188,6 +188,41 @@ def _diagnostics_hook(out: Path, dataset, method: str, config: GraphConfig):
     return hook
 
 
+#: The comparisons of the issue's targets: (method a, method b) reported as a - b.
+PAIRS = (("hscl-beta", "scl"), ("hscl-tau", "scl"), ("scl", "ucl"), ("hscl-beta", "hucl"))
+
+
+def paired_difference(rows: list[dict], dataset: str, a: str, b: str) -> tuple[float, float, int, int, int] | None:
+    """Accuracy of method ``a`` minus method ``b`` on ``dataset`` in points, paired by (seed, fold): ``(mean,
+    standard error, wins of a, ties, losses of a)``; ``None`` when no cell has both."""
+    acc = {(r["method"], r["seed"], r["fold"]): float(r["accuracy"]) for r in rows if r["dataset"] == dataset}
+    keys = sorted({k[1:] for k in acc if k[0] == a} & {k[1:] for k in acc if k[0] == b})
+    if not keys:
+        return None
+    diff = 100 * np.array([acc[(a, *k)] - acc[(b, *k)] for k in keys])
+    sem = float(diff.std(ddof=1) / np.sqrt(diff.size)) if diff.size > 1 else float("nan")
+    wins, ties = int((diff > 1e-9).sum()), int((np.abs(diff) <= 1e-9).sum())
+    return float(diff.mean()), sem, wins, ties, int(diff.size) - wins - ties
+
+
+def _paired_differences(rows: list[dict], datasets: list[str]) -> list[str]:
+    present = {r["method"] for r in rows}
+    pairs = [(a, b) for a, b in PAIRS if a in present and b in present]
+    if not pairs:
+        return []
+    lines = ["", "Paired differences (points; mean ± standard error over the (seed, fold) cells both methods share; "
+             "then wins-ties-losses of the first method):", "",
+             "| data set | " + " | ".join(f"{METHODS[a].label} − {METHODS[b].label}" for a, b in pairs) + " |",
+             "|---|" + "---:|" * len(pairs)]  # fmt: skip
+    for d in datasets:
+        cells = []
+        for a, b in pairs:
+            got = paired_difference(rows, d, a, b)
+            cells.append("" if got is None else f"{got[0]:+.1f} ± {got[1]:.1f} ({got[2]}-{got[3]}-{got[4]})")
+        lines.append(f"| {d} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def write_report(csv_path: str | Path) -> tuple[Path, Path]:
     """``table.md`` (mean +- std over folds and seeds per data set and method, beside the published supervised
     GIN numbers) and ``accuracy.png``."""
@@ -230,6 +265,7 @@ def write_report(csv_path: str | Path) -> tuple[Path, Path]:
         "Best per data set in bold. Last column: supervised GIN trained end to end under the fair protocol of "
         "Errica et al. (2020), a different model and selection protocol, quoted for orientation.",
     ]
+    lines += _paired_differences(rows, datasets)
     table = csv_path.parent / "table.md"
     atomic_write_text(table, "\n".join(lines) + "\n")
 
