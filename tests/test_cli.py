@@ -1,30 +1,45 @@
-"""The command line: ``hscl demo`` prints the comparison table."""
+"""The command line: ``hscl demo`` on the embedded data (table, figures, reuse of finished parts), bad input,
+and the module entry point."""
 
+import json
 import subprocess
 import sys
 
-import pytest
-
 from hscl.cli import main
+from hscl.demo import METHODS
 
 
-def test_demo_prints_every_loss(capsys):
-    assert main(["demo", "--samples", "64", "--classes", "4"]) == 0
+def test_demo_writes_the_table_and_figures_and_reuses_finished_parts(tmp_path, capsys):
+    args = ["demo", "--out", str(tmp_path), "--digits-epochs", "2", "--graph-epochs", "1", "--quiet"]
+    assert main(args) == 0
     out = capsys.readouterr().out
-    for name in ("UCL", "H-UCL (beta=1)", "SCL", "H-SCL (tau=e^-0.5)", "H-SCL (beta=1)", "SupCon"):
-        assert f"| {name}" in out
-    assert "synthetic" in out  # says what the data is
-    rows = [line for line in out.splitlines() if line.startswith("|") and "UCL" in line]
-    values = [float(line.split("|")[3]) for line in rows]
-    assert all(v > 0 for v in values)
+    rows = [line for line in out.splitlines() if line.startswith("| ") and "method" not in line]
+    assert len(rows) == 6
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert 50 < float(cells[1]) <= 100, f"digits accuracy of {cells[0]}"
+        assert 40 < float(cells[2].split(" ± ")[0]) <= 100, f"MUTAG accuracy of {cells[0]}"
+        assert cells[3].endswith("%") and cells[4] in ("yes", "no")
+    assert str(tmp_path.resolve()) in out and "accuracy.png" in out
+    assert (tmp_path / "accuracy.png").read_bytes()[:4] == b"\x89PNG"
+    for m in METHODS:
+        for name in ("diagnostics_losses.png", "diagnostics_assumption.png", "diagnostics.csv", "result.json"):
+            assert (tmp_path / "digits" / m / name).is_file(), f"{m}/{name}"
+    assert len((tmp_path / "mutag" / "results.csv").read_text().splitlines()) == 1 + 6 * 10
+    diagnostics = (tmp_path / "digits" / "ucl" / "diagnostics.csv").read_text().splitlines()[1:]
+    epochs = {line.split(",")[0] for line in diagnostics}
+    assert epochs == {"0", "2"}
+    stamp = (tmp_path / "digits" / "ucl" / "result.json").stat().st_mtime_ns
+    assert main(args) == 0  # again: the finished parts are read back, not recomputed
+    assert (tmp_path / "digits" / "ucl" / "result.json").stat().st_mtime_ns == stamp
+    assert json.loads((tmp_path / "digits" / "ucl" / "result.json").read_text())["epochs"] == 2
 
 
-def test_demo_rejects_bad_arguments(capsys):
-    with pytest.raises(SystemExit):
-        main(["demo", "--samples", "1"])
-    assert "--samples" in capsys.readouterr().err
+def test_demo_rejects_bad_arguments(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path), "--digits-epochs", "0"]) == 2
+    assert "digits_epochs must be an int >= 1" in capsys.readouterr().err
 
 
 def test_module_entry_point():
     out = subprocess.run([sys.executable, "-m", "hscl", "--help"], capture_output=True, text=True, check=True).stdout
-    assert "demo" in out
+    assert "demo" in out and "reproduce" in out and "train" in out

@@ -82,8 +82,9 @@ class DiagnosticsRecorder:
                 raise ValueError(f"{self.csv_path} exists but is not a diagnostics CSV with columns {COLUMNS}")
             return list(reader)
 
-    def record(self, epoch: int, z: Tensor, labels: Tensor) -> list[dict]:
-        """Compute every setting on ``z`` (``[N, 2, D]``) with the whole of it as reference set; write and draw."""
+    def record(self, epoch: int, z: Tensor, labels: Tensor, *, draw: bool = True) -> list[dict]:
+        """Compute every setting on ``z`` (``[N, 2, D]``) with the whole of it as reference set; write the CSV
+        and (unless ``draw=False``; call :meth:`plot` later) redraw the figures."""
         new = []
         for name, hardening in self.settings.items():
             report = assumption_report(
@@ -98,15 +99,17 @@ class DiagnosticsRecorder:
         self.rows.sort(key=lambda r: (int(r["epoch"]), list(self.settings).index(r["setting"])
                                       if r["setting"] in self.settings else len(self.settings)))  # fmt: skip
         self._write()
-        self.plot()
+        if draw:
+            self.plot()
         return new
 
     def record_model(
-        self, epoch: int, model, data, *, augment: Callable[[Tensor], Tensor], batch_size: int = 512
+        self, epoch: int, model, data, *, augment: Callable[[Tensor], Tensor], batch_size: int = 512,
+        draw: bool = True,
     ) -> list[dict]:
         """Embed ``data`` with ``model`` (two views, no gradients), then :meth:`record`."""
         z, labels = embed_views(model, data, augment=augment, views=2, batch_size=batch_size, progress=False)
-        return self.record(epoch, z, labels)
+        return self.record(epoch, z, labels, draw=draw)
 
     def _write(self) -> None:
         buf = io.StringIO()
