@@ -508,6 +508,21 @@ def contrastive_loss(
     Returns:
         The loss (a 0-d tensor, or ``[B, V]`` with ``reduction="none"``) in float32 or float64, and with
         ``return_stats=True`` a ``(loss, LossStats)`` pair.
+
+    Example (H-SCL with an exponential tilt, beta = 1; then SCL per anchor):
+
+    >>> import torch
+    >>> from hscl import ExponentialTilt
+    >>> from hscl.functional import contrastive_loss
+    >>> g = torch.Generator().manual_seed(0)
+    >>> z = torch.randn(8, 2, 16, generator=g)
+    >>> y = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])
+    >>> loss = contrastive_loss(z, y, negatives="other_class", hardening=ExponentialTilt(1.0), temperature=0.5)
+    >>> loss.shape, bool(torch.isfinite(loss))
+    (torch.Size([]), True)
+    >>> per_anchor = contrastive_loss(z, y, negatives="other_class", reduction="none")
+    >>> per_anchor.shape
+    torch.Size([8, 2])
     """
     opts = V.check_options(
         negatives=negatives,

@@ -257,7 +257,19 @@ def asymptotic_losses(
     z: Tensor, labels: Tensor, *, hardening, temperature: float = 0.5, chunk_size: int | None = None
 ) -> dict[str, float]:
     """The four asymptotic losses ``{"UCL", "H-UCL", "SCL", "H-SCL"}``: the mean of -s_ip + log E_i over the
-    anchors (those whose D(i) carries weight), with the batch ``z`` (``[B, 2, D]``) as reference set."""
+    anchors (those whose D(i) carries weight), with the batch ``z`` (``[B, 2, D]``) as reference set.
+
+    >>> import torch
+    >>> from hscl import ExponentialTilt
+    >>> from hscl.diagnostics import asymptotic_losses, assumption_fraction
+    >>> z = torch.randn(64, 2, 8, generator=torch.Generator().manual_seed(0))
+    >>> y = torch.arange(64) % 4
+    >>> losses = asymptotic_losses(z, y, hardening=ExponentialTilt(1.0))
+    >>> sorted(losses)
+    ['H-SCL', 'H-UCL', 'SCL', 'UCL']
+    >>> 0.0 <= assumption_fraction(z, y, hardening=ExponentialTilt(1.0)) <= 1.0
+    True
+    """
     return assumption_report(z, labels, hardening=hardening, temperature=temperature, chunk_size=chunk_size).losses
 
 

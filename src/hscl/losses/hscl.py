@@ -21,10 +21,17 @@ class HSCL(ContrastiveLoss):
     result). With a threshold, anchors without any other-class sample above it carry no weighted negative
     and are left out of the mean.
 
-    Example::
+    Example (``model`` maps each of the V views to an embedding: ``[B, V, ...] -> [B, V, D]``):
 
-        loss_fn = hscl.losses.HSCL(beta=1.0, temperature=0.5)
-        loss = loss_fn(model(views), labels)   # views: [B, V, ...] -> embeddings [B, V, D]
+    >>> import torch
+    >>> import hscl
+    >>> loss_fn = hscl.losses.HSCL(beta=1.0, temperature=0.5)
+    >>> z = torch.randn(16, 2, 32, requires_grad=True)   # stands in for model(views)
+    >>> labels = torch.arange(16) % 4
+    >>> loss = loss_fn(z, labels)
+    >>> loss.backward()
+    >>> z.grad.shape
+    torch.Size([16, 2, 32])
     """
 
     def __init__(self, beta: float | None = None, tau: float | None = None, temperature: float = 0.5, **kwargs):
