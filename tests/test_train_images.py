@@ -158,3 +158,16 @@ def test_config_differences_treat_missing_settings_as_defaults():
     assert config_differences(older, config) == [], "a file from an older hscl resumes"
     assert config_differences({**saved, "width": 8, "epochs": 9}, config) == ["width"], "epochs may change"
     assert config_differences(older, ImageConfig(method="ucl", train_subset=100, **TINY)) == ["train_subset"]
+
+
+def test_per_epoch_diagnostics(tmp_path):
+    import csv
+
+    train_images(ImageConfig(method="hscl-beta", diagnostics=200, **{**TINY, "epochs": 2}), tmp_path, progress=False)
+    rows = list(csv.DictReader((tmp_path / "diagnostics" / "diagnostics.csv").open()))
+    assert {r["epoch"] for r in rows} == {"0", "1"} and len(rows) == 8  # two epochs x the paper's four settings
+    assert all(abs(int(r["anchors"]) - 2 * 200) <= 20 for r in rows), "two views of about 200 images"
+    assert all(0 <= float(r["assumption_fraction"]) <= 1 for r in rows)
+    assert (tmp_path / "diagnostics" / "diagnostics_assumption.png").is_file()
+    with pytest.raises(ValueError, match="diagnostics must be an int >= 0"):
+        ImageConfig(diagnostics=-1).validate()

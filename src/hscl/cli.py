@@ -152,16 +152,22 @@ def _train(args) -> int:
     return 0
 
 
-_IMAGE_FIELDS = ("epochs", "batch_size", "lr", "depth", "width", "devices", "num_nodes", "num_workers", "temperature",
-                 "views", "train_subset", "optimizer", "precision", "accelerator", "data_root")  # fmt: skip
+_IMAGE_NUMBERS = ("epochs", "batch_size", "lr", "depth", "width", "devices", "num_nodes", "num_workers", "temperature",
+                  "views", "train_subset", "diagnostics")  # fmt: skip
+_IMAGE_FIELDS = (*_IMAGE_NUMBERS, "optimizer", "precision", "accelerator", "data_root")
 
 
 def _add_image_flags(parser: argparse.ArgumentParser) -> None:
     """The ``ImageConfig`` overrides shared by ``hscl train`` and ``hscl reproduce images``."""
     parser.add_argument("--config", default="cpu", help="preset (paper, cpu) or a YAML file (default: cpu)")
     kinds = {"lr": float, "temperature": float}
-    for field in _IMAGE_FIELDS[:11]:
-        parser.add_argument(f"--{field.replace('_', '-')}", type=kinds.get(field, int), default=None)
+    helps = {
+        "train_subset": "pre-train and probe on a class-balanced N of the training images",
+        "diagnostics": "record Assumption 1 and the four asymptotic losses each epoch on N training images",
+    }
+    for field in _IMAGE_NUMBERS:
+        parser.add_argument(f"--{field.replace('_', '-')}", type=kinds.get(field, int), default=None,
+                            help=helps.get(field))  # fmt: skip
     parser.add_argument("--optimizer", choices=["adam", "sgd"], default=None)
     parser.add_argument("--precision", default=None, help="32-true, bf16-mixed, 16-mixed")
     parser.add_argument("--accelerator", default=None, help="auto, cpu, gpu")

@@ -55,6 +55,7 @@ class ImageConfig:
     val_fraction: float = 0.1
     train_subset: int | None = None  # pre-train and probe on this many train images (class-balanced); None: all
     use_unlabeled: bool = True  # unsupervised methods also pre-train on an unlabeled split (STL-10's)
+    diagnostics: int = 0  # record the paper's diagnostics each epoch on this many training images (0: off)
     seed: int = 0
     precision: str = "32-true"
     accelerator: str = "auto"
@@ -79,6 +80,8 @@ class ImageConfig:
             raise ValueError(f"views must be >= 2 (one positive per anchor at least), got {self.views}")
         if self.optimizer not in ("adam", "sgd"):
             raise ValueError(f"optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
+        if isinstance(self.diagnostics, bool) or not isinstance(self.diagnostics, int) or self.diagnostics < 0:
+            raise ValueError(f"diagnostics must be an int >= 0 (images to record on), got {self.diagnostics!r}")
         if self.train_subset is not None and (
             isinstance(self.train_subset, bool) or not isinstance(self.train_subset, int) or self.train_subset < 2
         ):
@@ -209,6 +212,26 @@ def _atomic_checkpoint_io():
     return AtomicCheckpointIO()
 
 
+def _diagnostics_callback(module: ImageContrastive, out: Path, train_all, train_idx, config: ImageConfig):
+    """Per-epoch diagnostics (SPEC.md section 4: the four asymptotic losses and the Assumption 1 fractions at the
+    paper's settings) on a fixed class-balanced subset of the training images, two SimCLR views each, written to
+    ``OUT/diagnostics/`` (CSV and the two figures) by rank 0."""
+    from ..diagnostics import DiagnosticsCallback, DiagnosticsRecorder
+
+    labels = train_all.labels[train_idx]
+    n = min(config.diagnostics, len(train_idx))
+    keep = train_idx if n == len(train_idx) else train_idx[balanced_split(labels, n / len(train_idx), seed=7)[1]]
+    data = (torch.from_numpy(np.array(train_all.images[np.sort(keep)])),
+            torch.as_tensor(train_all.labels[np.sort(keep)], dtype=torch.long))  # fmt: skip
+
+    def views(x: torch.Tensor) -> torch.Tensor:
+        return module.normalize(module.augment(x.to(module.device), views=1)[:, 0])
+
+    recorder = DiagnosticsRecorder(out / "diagnostics", temperature=config.temperature,
+                                   title=f"({Path(config.dataset).name}, trained with {config.method})")  # fmt: skip
+    return DiagnosticsCallback(recorder, data, augment=views, model=lambda m: m.encoder)
+
+
 def _loggers(out: Path) -> list:
     """CSV logs always (``OUT/logs``); TensorBoard event files too (``OUT/tensorboard``) when ``tensorboard`` or
     ``tensorboardX`` is installed (``pip install hscl[tensorboard]``)."""
@@ -284,6 +307,8 @@ def train_images(config: ImageConfig, out: str | os.PathLike, *, progress: bool 
         KNNMonitor(train_all.images[train_idx], train_all.labels[train_idx], train_all.images[val_idx],
                    train_all.labels[val_idx], config.knn_k),
     ]  # fmt: skip
+    if config.diagnostics:
+        callbacks.append(_diagnostics_callback(module, out, train_all, train_idx, config))
     strategy = "ddp" if config.devices * config.num_nodes > 1 else "auto"
     trainer = pl.Trainer(max_epochs=config.epochs, accelerator=config.accelerator, devices=config.devices,
                          num_nodes=config.num_nodes, strategy=strategy, precision=config.precision,
