@@ -19,91 +19,18 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ._io import atomic_write_text
 from .losses.registry import METHODS as LOSS_METHODS
-from .losses.registry import make_loss
 
 __all__ = ["METHODS", "run"]
 
 #: The six methods, in table order (``hscl`` is an alias of ``hscl-beta``).
 METHODS = tuple(k for k in LOSS_METHODS if k != "hscl")
-
-
-def _digits_method(method: str, folder: Path, split: dict, *, epochs: int, seed: int, temperature: float) -> dict:
-    """Pre-train on the digits training split with ``method``; record diagnostics; probe. Returns the result."""
-    from .diagnostics import DiagnosticsRecorder
-    from .evaluation import linear_probe
-    from .models import MLPEncoder
-    from .transforms import VectorAugment
-
-    done = folder / "result.json"
-    settings = {"method": method, "epochs": epochs, "seed": seed, "temperature": temperature}
-    if done.is_file():
-        result = json.loads(done.read_text())
-        if {k: result.get(k) for k in settings} == settings:
-            return result
-    torch.manual_seed(seed)
-    x, y = split["x"], split["y"]
-    tr, va, te = split["train"], split["val"], split["test"]
-    model = MLPEncoder(x.shape[1])
-    augment = VectorAugment(noise=0.1, drop=0.2, generator=torch.Generator().manual_seed(seed + 1))
-    loss_fn = make_loss(method, temperature)
-    supervised = LOSS_METHODS[method].supervised
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-6)
-    recorder = DiagnosticsRecorder(folder, temperature=temperature, title=f"(digits, trained with {method})")
-    probe_augment = VectorAugment(noise=0.1, drop=0.2, generator=torch.Generator().manual_seed(12345))
-    pretrain = torch.cat([tr, va])  # the probe's validation images are training images too (never the test ones)
-    recorder.record_model(0, model, (x[pretrain], y[pretrain]), augment=probe_augment, draw=False)
-    order = torch.Generator().manual_seed(seed + 2)
-    losses = []
-    for epoch in range(1, epochs + 1):
-        model.train()
-        total = 0.0
-        for idx in pretrain[torch.randperm(pretrain.numel(), generator=order)].split(256):
-            if idx.numel() < 2:
-                continue
-            xb = x[idx]
-            loss = loss_fn(model(torch.stack([augment(xb), augment(xb)], dim=1)), y[idx] if supervised else None)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += loss.item() * idx.numel()
-        losses.append(total / pretrain.numel())
-        if epoch % 5 == 0 or epoch == epochs:
-            recorder.record_model(epoch, model, (x[pretrain], y[pretrain]), augment=probe_augment, draw=False)
-    recorder.plot()
-    model.eval()
-    with torch.no_grad():
-        feats = model.features(x).numpy()
-    probe = linear_probe(feats[tr], y[tr].numpy(), feats[va], y[va].numpy(), feats[te], y[te].numpy())
-    last = {r["setting"]: r for r in recorder.rows if int(r["epoch"]) == epochs}
-    result = {
-        **settings,
-        "linear_top1": probe["linear_top1"],
-        "final_train_loss": losses[-1],
-        "assumption_fraction": {k: float(v["assumption_fraction"]) for k, v in last.items()},
-        "hscl_le_hucl": {k: v["hscl_le_hucl"] == "True" for k, v in last.items()},
-    }
-    atomic_write_text(done, json.dumps(result, indent=1) + "\n")
-    return result
-
-
-def _digits_split(seed: int) -> dict:
-    from .datasets import load_digits
-    from .datasets.images import balanced_split
-
-    x, y = load_digits()
-    train_val, test = balanced_split(y.numpy(), 0.25, seed=seed)
-    train_pos, val_pos = balanced_split(y.numpy()[train_val], 0.2, seed=seed)
-    as_t = lambda a: torch.as_tensor(a, dtype=torch.long)  # noqa: E731
-    return {"x": x, "y": y, "train": as_t(train_val[train_pos]), "val": as_t(train_val[val_pos]), "test": as_t(test)}
 
 
 def run(
@@ -118,6 +45,7 @@ def run(
     """Run the demo into ``out`` and return the printed summary (see the module doc)."""
     from .experiments import graphs
     from .experiments._common import bar_chart
+    from .experiments.figures import digits_split, train_digits
 
     for name, value in (("digits_epochs", digits_epochs), ("graph_epochs", graph_epochs)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -125,7 +53,7 @@ def run(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    split = _digits_split(seed)
+    split = digits_split(seed)
     digits = {}
     bar = None
     if progress:
@@ -133,8 +61,8 @@ def run(
 
         bar = tqdm(total=len(METHODS), desc="digits", unit="method")
     for m in METHODS:
-        digits[m] = _digits_method(m, out / "digits" / m, split, epochs=digits_epochs, seed=seed,
-                                   temperature=temperature)  # fmt: skip
+        digits[m] = train_digits(m, out / "digits" / m, split, epochs=digits_epochs, seed=seed,
+                                 temperature=temperature)  # fmt: skip
         if bar is not None:
             bar.update(1)
             bar.set_postfix_str(f"{LOSS_METHODS[m].label}: {100 * digits[m]['linear_top1']:.1f}%")
