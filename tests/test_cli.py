@@ -43,3 +43,46 @@ def test_demo_rejects_bad_arguments(tmp_path, capsys):
 def test_module_entry_point():
     out = subprocess.run([sys.executable, "-m", "hscl", "--help"], capture_output=True, text=True, check=True).stdout
     assert "demo" in out and "reproduce" in out and "train" in out
+
+
+def test_presets_fill_only_the_flags_not_given(tmp_path, monkeypatch, capsys):
+    from pathlib import Path
+
+    from hscl.experiments import graphs, images
+
+    seen = {}
+
+    def fake_graph_run(out, **kw):
+        seen["graphs"] = kw
+        path = Path(out) / "results.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def fake_image_run(out, **kw):
+        seen["images"] = kw
+        return Path(out) / "results.csv"
+
+    monkeypatch.setattr(graphs, "run", fake_graph_run)
+    monkeypatch.setattr(graphs, "write_report", lambda p: (Path(p).parent / "table.md", Path(p)))
+    (tmp_path / "g").mkdir()
+    (tmp_path / "g" / "table.md").write_text("table")
+    assert main(["reproduce", "graphs", "--preset", "paper", "--seeds", "7", "--out", str(tmp_path / "g")]) == 0
+    g = seen["graphs"]
+    assert g["seeds"] == [7] and g["config"].epochs == 20 and g["config"].epochs_for == ()
+    assert g["diagnostics"] == ["MUTAG", "PROTEINS"]
+    assert main(["reproduce", "graphs", "--out", str(tmp_path / "g")]) == 0  # default: the cpu preset
+    g = seen["graphs"]
+    assert g["config"].epochs == 10 and dict(g["config"].epochs_for) == {"IMDB-BINARY": 5, "NCI1": 3, "DD": 1,
+                                                                         "REDDIT-BINARY": 1}  # fmt: skip
+    assert g["seeds"] == [0, 1, 2] and g["config"].svm_jobs == 2
+
+    monkeypatch.setattr(images, "run", fake_image_run)
+    monkeypatch.setattr(images, "write_report", lambda p: (Path(p).parent / "table.md", Path(p)))
+    (tmp_path / "table.md").write_text("table")
+    assert main(["reproduce", "images", "--dataset", "digits", "--epochs", "2", "--out", str(tmp_path)]) == 0
+    i = seen["images"]
+    assert i["preset"] == "cpu" and i["seeds"] == [0, 1]
+    assert i["overrides"]["epochs"] == 2 and i["overrides"]["width"] == 8 and i["overrides"]["train_subset"] == 10000
+    assert main(["reproduce", "images", "--dataset", "cifar100", "--preset", "paper", "--out", str(tmp_path)]) == 0
+    i = seen["images"]
+    assert i["preset"] == "paper" and i["seeds"] == [0, 1, 2] and "width" not in i["overrides"]

@@ -90,11 +90,33 @@ def _demo(args) -> int:
     return 0
 
 
+#: ``hscl reproduce graphs --preset``: values for the flags not given on the command line.
+GRAPH_PRESETS = {
+    # the committed run (results/graphs/): fits a 2-core CPU in a few hours
+    "cpu": {"epochs": 10, "epochs_for": ["IMDB-BINARY=5", "NCI1=3", "DD=1", "REDDIT-BINARY=1"], "seeds": [0, 1, 2],
+            "svm_jobs": 2, "diagnostics": ["MUTAG", "PROTEINS"]},
+    # the InfoGraph/GraphCL setting (20 epochs) on every data set, 5 seeds: about a day on 2 cores; a many-core
+    # machine with --svm-jobs set to its core count cuts the SVM part (most of the time on ENZYMES and NCI1)
+    "paper": {"epochs": 20, "epochs_for": [], "seeds": [0, 1, 2, 3, 4], "svm_jobs": 2,
+              "diagnostics": ["MUTAG", "PROTEINS"]},
+}  # fmt: skip
+
+
+def _apply_preset(args, presets: dict, fields) -> None:
+    """Fill the flags left unset (None) from ``presets[args.preset]`` (or from the ``cpu`` preset)."""
+    chosen = presets[args.preset or "cpu"]
+    for field in fields:
+        if getattr(args, field) is None:
+            setattr(args, field, chosen[field])
+
+
 def _reproduce_graphs(args) -> int:
     import time
 
     from .datasets.tu import BENCHMARKS
     from .experiments import graphs as G
+
+    _apply_preset(args, GRAPH_PRESETS, ("epochs", "epochs_for", "seeds", "svm_jobs", "diagnostics"))
 
     epochs_for = []
     for item in args.epochs_for:
@@ -157,9 +179,10 @@ _IMAGE_NUMBERS = ("epochs", "batch_size", "lr", "depth", "width", "devices", "nu
 _IMAGE_FIELDS = (*_IMAGE_NUMBERS, "optimizer", "precision", "accelerator", "data_root")
 
 
-def _add_image_flags(parser: argparse.ArgumentParser) -> None:
+def _add_image_flags(parser: argparse.ArgumentParser, config_default: str | None = "cpu") -> None:
     """The ``ImageConfig`` overrides shared by ``hscl train`` and ``hscl reproduce images``."""
-    parser.add_argument("--config", default="cpu", help="preset (paper, cpu) or a YAML file (default: cpu)")
+    parser.add_argument("--config", default=config_default,
+                        help="YAML preset (paper, modern, cpu) or file (default: cpu, or the --preset's)")  # fmt: skip
     kinds = {"lr": float, "temperature": float}
     helps = {
         "train_subset": "pre-train and probe on a class-balanced N of the training images",
@@ -194,11 +217,21 @@ def _reproduce_figures(args) -> int:
     return 0
 
 
+#: ``hscl reproduce images --preset``: the YAML configuration, the seeds and settings for flags not given.
+IMAGE_PRESETS = {
+    # the committed CIFAR-10 comparison (results/images/): about 1 to 2 hours on 2 CPU cores
+    "cpu": {"config": "cpu", "seeds": [0, 1], "width": 8, "epochs": 5, "train_subset": 10000},
+    # the authors' settings (ResNet-50, 200 epochs, bf16): one GPU per job, hours each; 3 seeds
+    "paper": {"config": "paper", "seeds": [0, 1, 2], "width": None, "epochs": None, "train_subset": None},
+}
+
+
 def _reproduce_images(args) -> int:
     import time
 
     from .experiments import images
 
+    _apply_preset(args, IMAGE_PRESETS, ("config", "seeds", "width", "epochs", "train_subset"))
     start = time.perf_counter()
     methods = args.methods or tuple(images.METHODS)
     csv_path = images.run(args.out, dataset=args.dataset, methods=methods, seeds=args.seeds, preset=args.config,
@@ -257,20 +290,25 @@ def main(argv: list[str] | None = None) -> int:
     graphs.add_argument(
         "--methods", nargs="+", default=None, help="ucl hucl scl hscl-tau hscl-beta supcon (default: all)"
     )
-    graphs.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    graphs.add_argument("--epochs", type=int, default=20, help="pre-training epochs (default 20)")
-    graphs.add_argument("--epochs-for", nargs="+", default=[], metavar="NAME=E", help="per data set epochs")
+    graphs.add_argument("--preset", choices=["cpu", "paper"], default=None,
+                        help="cpu (default): the committed run's settings; paper: 20 epochs everywhere, 5 seeds; "
+                        "flags given explicitly win")  # fmt: skip
+    graphs.add_argument("--seeds", nargs="+", type=int, default=None, help="cpu: 0 1 2; paper: 0 1 2 3 4")
+    graphs.add_argument("--epochs", type=int, default=None, help="pre-training epochs (cpu: 10; paper: 20)")
+    graphs.add_argument("--epochs-for", nargs="+", default=None, metavar="NAME=E",
+                        help="per data set epochs (cpu: IMDB-BINARY=5 NCI1=3 DD=1 REDDIT-BINARY=1)")  # fmt: skip
     graphs.add_argument("--hidden", type=int, default=32, help="GIN hidden size (default 32)")
     graphs.add_argument("--layers", type=int, default=3, help="GIN layers (default 3)")
     graphs.add_argument("--batch-size", type=int, default=128)
     graphs.add_argument("--lr", type=float, default=1e-3)
     graphs.add_argument("--temperature", type=float, default=0.5)
     graphs.add_argument("--views", type=int, default=2, help="augmented views per graph (default 2)")
-    graphs.add_argument("--svm-jobs", type=int, default=1, help="processes for the SVM's C grid (default 1)")
+    graphs.add_argument("--svm-jobs", type=int, default=None, help="processes for the SVM's C grid (presets: 2)")
     graphs.add_argument("--data-root", default=None, help="folder of <NAME>/ TU folders (default: $HSCL_TU_ROOT, "
                         "../shared/data/TU, ./data/TU; MUTAG is bundled)")  # fmt: skip
-    graphs.add_argument("--diagnostics", nargs="*", default=[], metavar="NAME",
-                        help="record the Assumption 1 diagnostics every epoch for these data sets")  # fmt: skip
+    graphs.add_argument("--diagnostics", nargs="*", default=None, metavar="NAME",
+                        help="record the Assumption 1 diagnostics every epoch for these data sets "
+                        "(presets: MUTAG PROTEINS)")  # fmt: skip
     graphs.add_argument("--out", required=True, help="output folder")
     tr = sub.add_parser(
         "train",
@@ -300,8 +338,12 @@ def main(argv: list[str] | None = None) -> int:
     images.add_argument(
         "--methods", nargs="+", default=None, help="ucl hucl scl hscl-tau hscl-beta supcon (default: all)"
     )
-    images.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
-    _add_image_flags(images)
+    images.add_argument("--preset", choices=["cpu", "paper"], default=None,
+                        help="cpu (default): the committed CPU comparison (narrow ResNet-18, 5 epochs, 10,000 "
+                        "training images, seeds 0 1); paper: the authors' settings, seeds 0 1 2; explicit flags "
+                        "win")  # fmt: skip
+    images.add_argument("--seeds", nargs="+", type=int, default=None)
+    _add_image_flags(images, config_default=None)
     figures = rep_sub.add_parser(
         "figures",
         help="the paper's Figures 4 and 5: Assumption 1 fractions and the four asymptotic losses per epoch",
