@@ -41,6 +41,7 @@ def test_run_report_and_resume(tmp_path):
     text = table.read_text()
     assert "| digits | UCL |" in text and "| digits | SCL |" in text and "SupContrast README" in text
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
     manifest = json.loads((tmp_path / "run.json").read_text())
     assert len(manifest["invocations"]) == 2 and manifest["cells_done"] == 4
 

@@ -8,12 +8,13 @@ the same images without labels.
 
 ``run`` writes ``OUT/runs/<method>-seed<S>/`` (the job's own folder: config, logs, checkpoints, metrics) and
 ``OUT/results.csv`` (one row per method and seed, rewritten atomically after each job), and skips finished jobs;
-a job killed half-way resumes from its last checkpoint. ``write_report`` writes ``table.md`` and
-``accuracy.png``.
+a job killed half-way resumes from its last checkpoint. ``write_report`` writes ``table.md``, ``accuracy.png``
+and ``curves.png`` (training loss and validation kNN per epoch).
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import time
 from collections.abc import Sequence
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._io import atomic_write_text
+from .._io import atomic_write, atomic_write_text
 from ..losses.registry import METHODS as LOSS_METHODS
 from ._common import Manifest, bar_chart, read_rows, write_rows
 
@@ -146,4 +147,53 @@ def write_report(csv_path: str | Path) -> tuple[Path, Path]:
             for m in methods}  # fmt: skip
     png = bar_chart(csv_path.parent / "accuracy.png", groups, full,
                     title="Images: top-1 on test from frozen features (mean ± std over seeds)")  # fmt: skip
+    _learning_curves(csv_path.parent, methods)
     return table, png
+
+
+def _epoch_logs(folder: Path) -> dict[int, dict[str, float]]:
+    """Per epoch, the training loss and the validation kNN top-1 of one job (its newest Lightning CSV log)."""
+    logs = sorted(folder.glob("logs/version_*/metrics.csv"), key=lambda p: int(p.parent.name.split("_")[-1]))
+    out: dict[int, dict[str, float]] = {}
+    for log in logs:  # later versions (resumed runs) overwrite earlier epochs
+        with log.open(newline="") as fh:
+            for row in csv.DictReader(fh):
+                epoch = int(row["epoch"])
+                for key in ("train/loss_epoch", "val/knn_top1"):
+                    if row.get(key):
+                        out.setdefault(epoch, {})[key] = float(row[key])
+    return out
+
+
+def _learning_curves(out: Path, methods: Sequence[str]) -> Path | None:
+    """``curves.png``: training loss and validation kNN top-1 per epoch, one line per method (mean over seeds)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    runs = {m: [_epoch_logs(f) for f in sorted((out / "runs").glob(f"{m}-seed*"))] for m in methods}
+    if not any(any(r) for r in runs.values()):
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for m, logs in runs.items():
+        for ax, key, scale in ((axes[0], "train/loss_epoch", 1.0), (axes[1], "val/knn_top1", 100.0)):
+            epochs = sorted({e for log in logs for e, v in log.items() if key in v})
+            if epochs:
+                means = [np.mean([log[e][key] for log in logs if key in log.get(e, {})]) * scale for e in epochs]
+                ax.plot([e + 1 for e in epochs], means, marker="o", ms=3, label=METHODS[m].label)
+    axes[0].set_ylabel("training loss (each method's own loss)")
+    axes[1].set_ylabel("kNN top-1 on the validation split (%)")
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in axes:
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=8)
+    fig.suptitle("Images: learning curves (mean over seeds)", fontsize=10)
+    fig.tight_layout()
+    path = out / "curves.png"
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
+    plt.close(fig)
+    return path
