@@ -41,6 +41,17 @@ def write_rows(path: Path, rows: list[dict], columns: Sequence[str]) -> None:
     atomic_write_text(path, buf.getvalue())
 
 
+def load_results(path: Path, columns: Sequence[str], methods: Sequence[str]) -> tuple[list[dict], list[str], list[str]]:
+    """A results CSV for a report: its rows, its data sets in order of appearance, and the ``methods`` it holds
+    (in the given order). An empty or missing file is an error."""
+    rows = read_rows(path, columns)
+    if not rows:
+        raise ValueError(f"{path} holds no results")
+    datasets = list(dict.fromkeys(r["dataset"] for r in rows))
+    present = [m for m in methods if any(r["method"] == m for r in rows)]
+    return rows, datasets, present
+
+
 class Manifest:
     """``run.json``: the commands that wrote the results, the machine, and the wall time summed over resumes."""
 

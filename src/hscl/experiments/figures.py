@@ -182,6 +182,12 @@ def _curves(rows, method: str, setting: str, key: str):
     return np.array(epochs), values
 
 
+def _band(ax, epochs, values, label: str) -> None:
+    """The mean over seeds as a line, with the min-max band."""
+    line = ax.plot(epochs, [np.mean(v) for v in values], marker="o", ms=3, label=label)[0]
+    ax.fill_between(epochs, [min(v) for v in values], [max(v) for v in values], color=line.get_color(), alpha=0.15)
+
+
 def _report(out: Path, rows: list[dict], methods: Sequence[str], preset: str) -> Path:
     import matplotlib
 
@@ -193,11 +199,7 @@ def _report(out: Path, rows: list[dict], methods: Sequence[str], preset: str) ->
     fig, axes = plt.subplots(1, len(settings), figsize=(4 * len(settings), 3.6), squeeze=False, sharey=True)
     for ax, setting in zip(axes[0], settings, strict=True):
         for m in methods:
-            epochs, values = _curves(rows, m, setting, "assumption_fraction")
-            mean = [np.mean(v) for v in values]
-            line = ax.plot(epochs, mean, marker="o", ms=3, label=LOSS_METHODS[m].label)[0]
-            ax.fill_between(epochs, [min(v) for v in values], [max(v) for v in values], color=line.get_color(),
-                            alpha=0.15)  # fmt: skip
+            _band(ax, *_curves(rows, m, setting, "assumption_fraction"), LOSS_METHODS[m].label)
         ax.set_title(setting)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
@@ -214,10 +216,7 @@ def _report(out: Path, rows: list[dict], methods: Sequence[str], preset: str) ->
     fig, axes = plt.subplots(1, len(settings), figsize=(4 * len(settings), 3.6), squeeze=False)
     for ax, setting in zip(axes[0], settings, strict=True):
         for loss in LOSS_NAMES:
-            epochs, values = _curves(rows, focus, setting, loss)
-            line = ax.plot(epochs, [np.mean(v) for v in values], marker="o", ms=3, label=loss)[0]
-            ax.fill_between(epochs, [min(v) for v in values], [max(v) for v in values], color=line.get_color(),
-                            alpha=0.15)  # fmt: skip
+            _band(ax, *_curves(rows, focus, setting, loss), loss)
         ax.set_title(setting)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)

@@ -32,7 +32,7 @@ from ..losses.registry import METHODS as LOSS_METHODS
 from ..losses.registry import make_loss
 from ..models import GINEncoder
 from ..training import embed_graphs, pretrain_graphs
-from ._common import Manifest, bar_chart, read_rows, write_rows
+from ._common import Manifest, bar_chart, load_results, read_rows, write_rows
 
 __all__ = ["COLUMNS", "METHODS", "PAIRS", "GraphConfig", "fold_indices", "paired_difference", "run", "write_report"]
 
@@ -227,11 +227,7 @@ def write_report(csv_path: str | Path) -> tuple[Path, Path]:
     """``table.md`` (mean +- std over folds and seeds per data set and method, beside the published supervised
     GIN numbers) and ``accuracy.png``."""
     csv_path = Path(csv_path)
-    rows = read_rows(csv_path, COLUMNS)
-    if not rows:
-        raise ValueError(f"{csv_path} holds no results")
-    datasets = list(dict.fromkeys(r["dataset"] for r in rows))
-    methods = [m for m in METHODS if any(r["method"] == m for r in rows)]
+    rows, datasets, methods = load_results(csv_path, COLUMNS, tuple(METHODS))
     stats = {}
     for d in datasets:
         for m in methods:

@@ -24,7 +24,7 @@ import numpy as np
 
 from .._io import atomic_write, atomic_write_text
 from ..losses.registry import METHODS as LOSS_METHODS
-from ._common import Manifest, bar_chart, read_rows, write_rows
+from ._common import Manifest, bar_chart, load_results, read_rows, write_rows
 
 __all__ = ["COLUMNS", "METHODS", "PUBLISHED", "run", "write_report"]
 
@@ -103,11 +103,7 @@ def write_report(csv_path: str | Path) -> tuple[Path, Path]:
     """``table.md`` (linear probe and kNN top-1, mean ± std over seeds, per data set and method) and
     ``accuracy.png``."""
     csv_path = Path(csv_path)
-    rows = read_rows(csv_path, COLUMNS)
-    if not rows:
-        raise ValueError(f"{csv_path} holds no results")
-    datasets = list(dict.fromkeys(r["dataset"] for r in rows))
-    methods = [m for m in METHODS if any(r["method"] == m for r in rows)]
+    rows, datasets, methods = load_results(csv_path, COLUMNS, tuple(METHODS))
     stats = {}
     for d in datasets:
         for m in methods:
