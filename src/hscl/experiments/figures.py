@@ -153,10 +153,13 @@ def run(
 
         bar = tqdm(total=len(runs), desc="figures", unit="run")
     rows = []
+    splits: dict[int, dict] = {}  # the digits split of each seed, made once
     for m, s in runs:
         folder = out / f"{m}-seed{s}"
         if preset == "cpu":
-            train_digits(m, folder, digits_split(s), epochs=epochs or 30, seed=s, temperature=0.5)
+            if s not in splits:
+                splits[s] = digits_split(s)
+            train_digits(m, folder, splits[s], epochs=epochs or 30, seed=s, temperature=0.5)
             path = folder / "diagnostics.csv"
         else:
             path = _paper_run(m, s, folder, dataset=dataset, data_root=data_root, download=download, epochs=epochs,

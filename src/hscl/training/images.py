@@ -221,8 +221,9 @@ def _diagnostics_callback(module: ImageContrastive, out: Path, train_all, train_
     labels = train_all.labels[train_idx]
     n = min(config.diagnostics, len(train_idx))
     keep = train_idx if n == len(train_idx) else train_idx[balanced_split(labels, n / len(train_idx), seed=7)[1]]
-    data = (torch.from_numpy(np.array(train_all.images[np.sort(keep)])),
-            torch.as_tensor(train_all.labels[np.sort(keep)], dtype=torch.long))  # fmt: skip
+    keep = np.sort(keep)
+    data = (torch.from_numpy(np.array(train_all.images[keep])),
+            torch.as_tensor(train_all.labels[keep], dtype=torch.long))  # fmt: skip
 
     def views(x: torch.Tensor) -> torch.Tensor:
         return module.normalize(module.augment(x.to(module.device), views=1)[:, 0])
