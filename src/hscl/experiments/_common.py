@@ -9,6 +9,7 @@ import json
 import os
 import platform
 import sys
+import textwrap
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -86,20 +87,23 @@ def bar_chart(
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(groups)), 4))
+    width_in = max(6, 1.6 * len(groups))
+    fig, ax = plt.subplots(figsize=(width_in, 4))
     width = 0.8 / max(1, len(series))
     lows = []
     for k, (label, (means, stds)) in enumerate(series.items()):
         xs = [i + (k - (len(series) - 1) / 2) * width for i in range(len(groups))]
         ax.bar(xs, means, width, yerr=stds, capsize=2, label=label)
         lows += [m - s for m, s in zip(means, stds, strict=True) if np.isfinite(m)]
-    ax.set_xticks(range(len(groups)), groups, rotation=20 if len(groups) > 3 else 0)
+    ax.set_xticks(range(len(groups)), [textwrap.fill(g, 20) for g in groups], rotation=20 if len(groups) > 3 else 0)
     ax.set_ylabel(ylabel)
     ax.set_ylim(max(0, min(lows, default=0) - 5), 100)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8, ncol=3)
-    ax.set_title(title, fontsize=10)
+    # Legend above the axes, so that it never covers a bar whose mean is near 100%.
+    ncol = min(len(series), 6 if width_in >= 10 else 3)
+    ax.legend(fontsize=8, ncol=ncol, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
+    ax.set_title(title, fontsize=10, pad=8 + 14 * -(-len(series) // ncol))  # clear the legend's rows
     fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png", bbox_inches="tight"))
     plt.close(fig)
     return path
