@@ -12,7 +12,8 @@ from pathlib import Path
 
 from torch import Tensor
 
-from .._io import atomic_write, atomic_write_text
+from .._io import atomic_write_text
+from .._plot import pyplot, save_png
 from .asymptotic import LOSS_NAMES, PAPER_SETTINGS, assumption_report
 from .embed import embed_views
 
@@ -120,10 +121,7 @@ class DiagnosticsRecorder:
 
     def plot(self) -> tuple[Path, Path]:
         """Redraw both figures from the rows; returns their paths."""
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
+        plt = pyplot()
 
         names = list(dict.fromkeys(r["setting"] for r in self.rows))
         series = {n: sorted((int(r["epoch"]), r) for r in self.rows if r["setting"] == n) for n in names}
@@ -141,8 +139,7 @@ class DiagnosticsRecorder:
         fig.suptitle(f"The four asymptotic losses {self.title}".strip(), fontsize=11)
         fig.tight_layout()
         losses_png = self.out_dir / "diagnostics_losses.png"
-        atomic_write(losses_png, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
-        plt.close(fig)
+        save_png(fig, losses_png)
 
         fig, ax = plt.subplots(figsize=(6, 4))
         for name in names:
@@ -156,6 +153,5 @@ class DiagnosticsRecorder:
         ax.set_title(f"Anchors satisfying Assumption 1\n{self.title}".strip(), fontsize=11)
         fig.tight_layout()
         assumption_png = self.out_dir / "diagnostics_assumption.png"
-        atomic_write(assumption_png, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
-        plt.close(fig)
+        save_png(fig, assumption_png)
         return losses_png, assumption_png

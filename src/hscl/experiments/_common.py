@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .._io import atomic_write, atomic_write_text
+from .._io import atomic_write_text
+from .._plot import pyplot, save_png
 
 
 def read_rows(path: Path, columns: Sequence[str]) -> list[dict[str, str]]:
@@ -82,10 +83,7 @@ def bar_chart(
 ) -> Path:
     """A grouped bar chart with error bars: one group per entry of ``groups``, one bar per series (label ->
     (means, stds), NaN for a missing bar). Written atomically as PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     width_in = max(6, 1.6 * len(groups))
     fig, ax = plt.subplots(figsize=(width_in, 4))
@@ -104,6 +102,5 @@ def bar_chart(
     ax.legend(fontsize=8, ncol=ncol, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     ax.set_title(title, fontsize=10, pad=8 + 14 * -(-len(series) // ncol))  # clear the legend's rows
     fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png", bbox_inches="tight"))
-    plt.close(fig)
+    save_png(fig, path, bbox_inches="tight")
     return path

@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .._io import atomic_write, atomic_write_text
+from .._io import atomic_write_text
+from .._plot import pyplot, save_png
 from ..diagnostics.asymptotic import LOSS_NAMES, PAPER_SETTINGS
 from ..losses.registry import METHODS as LOSS_METHODS
 from ..losses.registry import make_loss
@@ -192,10 +193,7 @@ def _band(ax, epochs, values, label: str) -> None:
 
 
 def _report(out: Path, rows: list[dict], methods: Sequence[str], preset: str) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     settings = [s for s in PAPER_SETTINGS if any(r["setting"] == s for r in rows)]
     where = "digits, MLP" if preset == "cpu" else "images, ResNet-50 (paper preset)"
@@ -212,8 +210,7 @@ def _report(out: Path, rows: list[dict], methods: Sequence[str], preset: str) ->
                  "seeds)", fontsize=10)  # fmt: skip
     fig.tight_layout()
     fig4 = out / "figure4_assumption.png"
-    atomic_write(fig4, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
-    plt.close(fig)
+    save_png(fig, fig4)
 
     focus = "hscl-beta" if "hscl-beta" in methods else methods[0]
     fig, axes = plt.subplots(1, len(settings), figsize=(4 * len(settings), 3.6), squeeze=False)
@@ -228,8 +225,7 @@ def _report(out: Path, rows: list[dict], methods: Sequence[str], preset: str) ->
     fig.suptitle(f"Figure 5: the four asymptotic losses across epochs, encoder trained with "
                  f"{LOSS_METHODS[focus].label} ({where})", fontsize=10)  # fmt: skip
     fig.tight_layout()
-    atomic_write(out / "figure5_losses.png", lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
-    plt.close(fig)
+    save_png(fig, out / "figure5_losses.png")
 
     last = max(int(r["epoch"]) for r in rows)
     lines = ["| trained with | " + " | ".join(f"Assumption 1, {s}" for s in settings)

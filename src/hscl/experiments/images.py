@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .._io import atomic_write, atomic_write_text
+from .._io import atomic_write_text
+from .._plot import pyplot, save_png
 from ..losses.registry import METHODS as LOSS_METHODS
 from ._common import Manifest, bar_chart, load_results, read_rows, write_rows
 
@@ -163,11 +164,9 @@ def _epoch_logs(folder: Path) -> dict[int, dict[str, float]]:
 
 def _learning_curves(out: Path, methods: Sequence[str]) -> Path | None:
     """``curves.png``: training loss and validation kNN top-1 per epoch, one line per method (mean over seeds)."""
-    import matplotlib
+    from matplotlib.ticker import MaxNLocator
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     runs = {m: [_epoch_logs(f) for f in sorted((out / "runs").glob(f"{m}-seed*"))] for m in methods}
     if not any(any(r) for r in runs.values()):
         return None
@@ -180,8 +179,6 @@ def _learning_curves(out: Path, methods: Sequence[str]) -> Path | None:
                 ax.plot([e + 1 for e in epochs], means, marker="o", ms=3, label=METHODS[m].label)
     axes[0].set_ylabel("training loss (each method's own loss)")
     axes[1].set_ylabel("kNN top-1 on the validation split (%)")
-    from matplotlib.ticker import MaxNLocator
-
     for ax in axes:
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -190,6 +187,5 @@ def _learning_curves(out: Path, methods: Sequence[str]) -> Path | None:
     fig.suptitle("Images: learning curves (mean over seeds)", fontsize=10)
     fig.tight_layout()
     path = out / "curves.png"
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
-    plt.close(fig)
+    save_png(fig, path)
     return path
