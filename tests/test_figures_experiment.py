@@ -1,38 +1,114 @@
 """``hscl reproduce figures``: per-epoch diagnostics of runs trained with each method (cpu preset), the combined
-CSV, the two figures and the table; reuse of finished runs; bad input."""
+CSV, the two figures and the table with the controls and the seed-paired verdicts; the configuration's
+fingerprint on every row and the refusal of a resume with other settings; reuse of finished runs; pairing of the
+digits runs across methods; bad input."""
 
 import csv
+import json
 
 import pytest
+import torch
 
 from hscl.cli import main
 from hscl.experiments import figures
 
 
 def test_cpu_preset(tmp_path, capsys):
-    args = ["reproduce", "figures", "--methods", "scl", "hscl-beta", "--seeds", "0", "1", "--epochs", "2",
-            "--quiet", "--out", str(tmp_path)]  # fmt: skip
+    args = [
+        "reproduce",
+        "figures",
+        "--methods",
+        "scl",
+        "hscl-beta",
+        "--seeds",
+        "0",
+        "1",
+        "--epochs",
+        "2",
+        "--quiet",
+        "--out",
+        str(tmp_path),
+    ]
     assert main(args) == 0
     rows = list(csv.DictReader((tmp_path / "diagnostics.csv").open()))
     # 2 methods x 2 seeds x epochs {0, 2} x 4 settings
     assert len(rows) == 32 and {r["epoch"] for r in rows} == {"0", "2"}
     assert {(r["method"], r["seed"]) for r in rows} == {(m, s) for m in ("scl", "hscl-beta") for s in ("0", "1")}
     assert all(0 <= float(r["assumption_fraction"]) <= 1 for r in rows)
+    fp = json.loads((tmp_path / "settings.json").read_text())["fingerprint"]
+    assert {r["fingerprint"] for r in rows} == {fp}
+    results = list(csv.DictReader((tmp_path / "results.csv").open()))
+    names = ("untrained", "raw-pixels", "scl", "hscl-beta")
+    assert [(r["method"], r["seed"]) for r in results] == [(m, s) for s in "01" for m in names]
+    assert {r["fingerprint"] for r in results} == {fp}
+    assert all(0.5 < float(r["linear_top1"]) <= 1 for r in results), "digits are easy for every row"
     for name in ("figure4_assumption.png", "figure5_losses.png"):
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
     table = (tmp_path / "table.md").read_text()
     assert "| SCL |" in table and "| H-SCL (beta=1) |" in table and "/8 |" in table
+    assert "| *control: untrained encoder* |" in table and "vs raw pixels |" in table
+    assert "| H-SCL vs SCL: H-SCL (beta=1) - SCL |" in table
     assert "written:" in capsys.readouterr().out
     stamp = (tmp_path / "scl-seed0" / "result.json").stat().st_mtime_ns
     assert main(args) == 0
     assert (tmp_path / "scl-seed0" / "result.json").stat().st_mtime_ns == stamp, "finished runs are reused"
+    assert main([*args[:-2], "--epochs", "3", "--out", str(tmp_path)]) == 2
+    assert "epochs: 2 there, 3 here" in capsys.readouterr().err, "a resume with other settings is refused"
+
+
+def test_digits_runs_are_paired_across_methods(tmp_path, monkeypatch):
+    """Same seed, two methods: the same initial parameters, the same augmented views in the same order, the same
+    batches; the untrained control is that initialisation."""
+    from hscl.transforms import VectorAugment
+
+    split = figures.digits_split(0)
+    seen = {"views": [], "params": []}
+    encoder = figures._digits_encoder
+
+    def recording_encoder(seed, d):
+        model = encoder(seed, d)
+        seen["params"].append({k: v.clone() for k, v in model.state_dict().items()})
+        return model
+
+    call = VectorAugment.__call__
+
+    def recording_call(self, x):
+        out = call(self, x)
+        if self.generator is not None and self.generator.initial_seed() != 12345:  # the training views
+            seen["views"].append(out.clone())
+        return out
+
+    monkeypatch.setattr(figures, "_digits_encoder", recording_encoder)
+    monkeypatch.setattr(VectorAugment, "__call__", recording_call)
+    for m in ("ucl", "scl-labels"):
+        figures.train_digits(m, tmp_path / m, split, epochs=1, seed=0, temperature=0.5, diagnostics=False)
+    first, second = seen["params"]
+    assert all(torch.equal(first[k], second[k]) for k in first)
+    views = seen["views"]
+    assert len(views) >= 4 and len(views) % 2 == 0
+    half = len(views) // 2
+    assert all(torch.equal(a, b) for a, b in zip(views[:half], views[half:], strict=True))
+    controls = figures.digits_controls(split, 0)
+    assert len(seen["params"]) == 3 and all(torch.equal(seen["params"][2][k], first[k]) for k in first)
+    assert set(controls) == {"untrained", "raw-pixels"}
+    assert all(0.5 < c["linear_top1"] <= 1 and c["epochs"] == 0 for c in controls.values())
 
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({"preset": "gpu"}, "preset must be one of"), ({"methods": ["byol"]}, "methods must be a non-empty subset"),
-     ({"seeds": []}, "seeds must hold at least one seed"), ({"epochs": 0}, "epochs must be an int >= 1")],
-)  # fmt: skip
+    [
+        ({"preset": "gpu"}, "preset must be one of"),
+        ({"methods": ["byol"]}, "methods must be a non-empty subset"),
+        ({"seeds": []}, "seeds must hold at least one seed"),
+        ({"epochs": 0}, "epochs must be an int >= 1"),
+    ],
+)
 def test_bad_input(tmp_path, kwargs, match):
     with pytest.raises(ValueError, match=match):
         figures.run(tmp_path, **kwargs)
+
+
+def test_every_table_method_is_the_default():
+    from hscl.losses.registry import TABLE_METHODS
+
+    assert figures.METHODS == TABLE_METHODS and len(figures.METHODS) == 9

@@ -123,3 +123,33 @@ def test_gin_encoder(batch):
     assert isinstance(build_model(model.spec), GINEncoder)
     with pytest.raises(ValueError, match="layers must be an int >= 1"):
         GINEncoder(7, layers=0)
+
+
+def _view(out, v, g):
+    """View ``v`` of a ``views`` output of a batch of ``g`` graphs, renumbered as a batch of its own."""
+    from types import SimpleNamespace
+
+    nodes = torch.nonzero(out.batch // g == v).flatten()
+    edges = out.edge_index[:, out.batch[out.edge_index[0]] // g == v]
+    y = out.y[v * g : (v + 1) * g]
+    return SimpleNamespace(
+        num_graphs=g, x=out.x[nodes], edge_index=edges - nodes[0], batch=out.batch[nodes] - v * g, y=y
+    )
+
+
+@pytest.mark.parametrize("ops", [(op,) for op in OPS] + [OPS])
+def test_several_views_in_one_call(batch, ops):
+    g = batch.num_graphs
+    out = GraphAugment(ops, ratio=0.3, generator=torch.Generator().manual_seed(2)).views(batch, 3)
+    assert out.num_graphs == 3 * g and torch.equal(out.y, batch.y.repeat(3))
+    assert bool((out.batch[1:] >= out.batch[:-1]).all()), "nodes stay in graph order"
+    views = [_view(out, v, g) for v in range(3)]
+    for view in views:
+        _check(view, batch)
+    if ops != ("edge_perturb",):  # the views are drawn independently
+        assert not torch.equal(views[0].x, views[1].x) or not torch.equal(views[1].x, views[2].x)
+    same = GraphAugment(ops, ratio=0.0, generator=torch.Generator().manual_seed(2)).views(batch, 2)
+    for v in range(2):  # ratio 0: every view is the batch itself
+        view = _view(same, v, g)
+        assert torch.equal(view.x, batch.x) and torch.equal(view.batch, batch.batch)
+        assert set(map(tuple, view.edge_index.t().tolist())) == set(map(tuple, batch.edge_index.t().tolist()))

@@ -11,6 +11,7 @@ from hscl.evaluation import svm_accuracy
 from hscl.experiments import graphs as G
 
 SMALL = G.GraphConfig(epochs=1, batch_size=64, hidden=8, layers=2, folds=3)
+FAST = ["untrained", "ucl", "scl"]
 
 
 def _rows(path):
@@ -18,29 +19,55 @@ def _rows(path):
         return list(csv.DictReader(f))
 
 
-def test_no_test_fold_label_reaches_supervised_pretraining(tmp_path):
+def test_no_test_fold_label_reaches_pretraining_and_methods_are_paired(tmp_path):
     seen = []
 
-    def spy(dataset, method, graphs, labels, cfg, seed, hook):
-        seen.append((G.METHODS[method].supervised, {id(g) for g in graphs}, labels))
-        return G._pretrain(dataset, method, graphs, labels, cfg, seed, hook)
+    def spy(dataset, method, graphs, labels, cfg, seed, epochs, hook):
+        model = G._pretrain(dataset, method, graphs, labels, cfg, seed, epochs, hook)
+        index = {id(g): i for i, g in enumerate(dataset)}
+        seen.append((method, [index[id(g)] for g in graphs], labels, seed))
+        return model
 
-    G.run(tmp_path, datasets=["MUTAG"], methods=["hscl-beta", "ucl"], seeds=[0], config=SMALL, cache=tmp_path,
-          progress=False, pretrain_fn=spy)  # fmt: skip
+    G.run(
+        tmp_path,
+        datasets=["MUTAG"],
+        methods=["hscl-beta", "ucl", "scl-labels", "ucl-transductive"],
+        seeds=[0, 1],
+        config=SMALL,
+        cache=tmp_path,
+        progress=False,
+        pretrain_fn=spy,
+    )
     dataset = G.load_tu("MUTAG", cache=tmp_path)
     folds = G.fold_indices(dataset.labels.numpy(), SMALL.folds)
-    supervised = [s for s in seen if s[0]]
-    assert len(supervised) == SMALL.folds
-    for (_, ids, labels), (train_idx, test_idx) in zip(supervised, folds, strict=True):
-        # the spy sees the graphs the loss trains on: the training folds only, with their own labels
-        assert len(ids) == len(train_idx) and torch.equal(labels, dataset.labels[train_idx])
-        assert len(set(train_idx) & set(test_idx)) == 0
-    unsupervised = [s for s in seen if not s[0]]
-    assert len(unsupervised) == 1 and unsupervised[0][2] is None, "UCL pre-trains once per seed, without labels"
+    per_fold = [s for s in seen if s[0] != "ucl" or len(s[1]) < len(dataset)]
+    assert len(per_fold) == 3 * SMALL.folds * 2, "every method pre-trains once per (seed, fold)"
+    for train_idx, _ in folds:
+        group = [s for s in per_fold if sorted(s[1]) == sorted(train_idx.tolist())]
+        assert len(group) == 3 * 2, "each fold's pre-trainings see exactly its training graphs"
+        for method, graph_ids, labels, _ in group:
+            if method == "ucl":
+                assert labels is None, "unsupervised methods get no labels"
+            else:
+                assert torch.equal(labels, dataset.labels[graph_ids])
+        for seed in {s[3] for s in group}:  # pairing: the methods of a (seed, fold) share their seed
+            assert sorted(s[0] for s in group if s[3] == seed) == ["hscl-beta", "scl-labels", "ucl"]
+    transductive = [s for s in seen if len(s[1]) == len(dataset)]
+    assert len(transductive) == 2 and all(s[2] is None for s in transductive), "once per seed, all graphs, no labels"
+
+
+def test_untrained_control_is_the_methods_initialisation(tmp_path):
+    dataset = G.load_tu("MUTAG", cache=tmp_path)
+    a, b = (
+        G._encoder(dataset, SMALL, 123),
+        G._pretrain(dataset, "scl", list(dataset)[:20], dataset.labels[:20], SMALL, 123, 0),
+    )
+    for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+        assert torch.equal(x, y), name
 
 
 def test_killed_run_resumes_to_the_same_csv(tmp_path):
-    kw = dict(datasets=["MUTAG"], methods=["scl", "ucl"], seeds=[0], config=SMALL, cache=tmp_path, progress=False)
+    kw = dict(datasets=["MUTAG"], methods=FAST, seeds=[0], config=SMALL, cache=tmp_path, progress=False)
     full = G.run(tmp_path / "full", **kw)
 
     calls = {"n": 0}
@@ -54,12 +81,72 @@ def test_killed_run_resumes_to_the_same_csv(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         G.run(tmp_path / "resumed", pretrain_fn=dying, **kw)
     partial = _rows(tmp_path / "resumed" / "results.csv")
-    assert 0 < len(partial) < 6, "the CSV holds the finished cells only"
+    assert 0 < len(partial) < 9, "the CSV holds the finished rows only"
     G.run(tmp_path / "resumed", **kw)
     strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
     assert strip(_rows(tmp_path / "resumed" / "results.csv")) == strip(_rows(full))
     table, png = G.write_report(full)
-    assert "| MUTAG |" in table.read_text() and png.read_bytes()[:4] == b"\x89PNG"
+    text = table.read_text()
+    assert "| GIN, untrained *(control)* |" in text and png.read_bytes()[:4] == b"\x89PNG"
+    assert "SCL − UCL |" in text and "beat the untrained encoder" in text
+    assert (tmp_path / "full" / "paired.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_resume_with_other_settings_is_refused(tmp_path):
+    kw = dict(datasets=["MUTAG"], methods=["untrained"], seeds=[0], cache=tmp_path, progress=False)
+    G.run(tmp_path / "o", config=SMALL, **kw)
+    other = G.GraphConfig(**{**SMALL.__dict__, "epochs": 2, "lr": 0.01})
+    with pytest.raises(ValueError, match=r"other settings.*graph\.epochs: 1 there, 2 here.*graph\.lr: 0\.001 there"):
+        G.run(tmp_path / "o", config=other, **kw)
+    G.run(tmp_path / "o", config=SMALL, **{**kw, "seeds": [0, 1]})  # more seeds, same settings: resumes
+    assert len(_rows(tmp_path / "o" / "results.csv")) == 2 * SMALL.folds
+    # a row written under another configuration (settings.json replaced by hand) is refused as well
+    rows = _rows(tmp_path / "o" / "results.csv")
+    (tmp_path / "o" / "settings.json").unlink()
+    with pytest.raises(ValueError, match="rows of another configuration"):
+        G.run(tmp_path / "o", config=other, **kw)
+    assert len(_rows(tmp_path / "o" / "results.csv")) == len(rows)
+
+
+def test_controls(tmp_path, monkeypatch):
+    from hscl.training import graph_classifier
+
+    seen = []
+    real = graph_classifier.fit_graph_classifier
+
+    def spy(encoder, graphs, labels, test_graphs, test_labels, **kw):
+        seen.append((len(graphs), len(test_graphs), kw["max_steps"]))
+        return real(encoder, graphs, labels, test_graphs, test_labels, **kw)
+
+    monkeypatch.setattr(graph_classifier, "fit_graph_classifier", spy)
+    path = G.run(
+        tmp_path,
+        datasets=["MUTAG"],
+        methods=["untrained", "wl", "supervised"],
+        seeds=[0],
+        config=SMALL,
+        cache=tmp_path,
+        progress=False,
+    )
+    rows = _rows(path)
+    assert [r["method"] for r in rows[:3]] == ["untrained", "wl", "supervised"] and len(rows) == 3 * SMALL.folds
+    dataset = G.load_tu("MUTAG", cache=tmp_path)
+    folds = G.fold_indices(dataset.labels.numpy(), SMALL.folds)
+    assert seen == [(len(tr), len(te), SMALL.steps_per_epoch(len(tr))) for tr, te in folds]
+    wl = [float(r["accuracy"]) for r in rows if r["method"] == "wl"]
+    assert np.mean(wl) > 0.75, "WL subtree features classify MUTAG well above the majority class (66.5%)"
+
+
+def test_budget_rule():
+    cfg = G.GraphConfig(min_steps=300, min_epochs=20, batch_size=128)
+    assert cfg.steps_per_epoch(169) == 2 and cfg.steps_per_epoch(129) == 1 and cfg.steps_per_epoch(130) == 2
+    assert cfg.epochs_of(169) == 150  # MUTAG's training folds: 2 steps per epoch -> 150 epochs = 300 steps
+    assert cfg.epochs_of(3699) == 20  # NCI1: 29 steps per epoch, the 20-epoch floor gives 580 steps
+    assert G.GraphConfig(epochs=3).epochs_of(3699) == 3
+    with pytest.raises(ValueError, match="min_steps must be an int >= 1"):
+        G.GraphConfig(min_steps=0)
+    with pytest.raises(ValueError, match="views must be an int >= 2"):
+        G.GraphConfig(views=1)
 
 
 def test_bad_input(tmp_path):
@@ -92,10 +179,12 @@ def test_cli_reproduce_graphs(tmp_path, capsys, monkeypatch):
     args = ["reproduce", "graphs", "--datasets", "MUTAG", "--methods", "ucl", "--seeds", "0", "--epochs", "1"]
     assert main([*args, "--out", str(tmp_path / "o")]) == 0
     out = capsys.readouterr().out
-    assert "| MUTAG |" in out and "written:" in out
+    assert "| UCL |" in out and "written:" in out
     assert len(_rows(tmp_path / "o" / "results.csv")) == SMALL.folds
-    assert main([*args, "--epochs-for", "MUTAG=x", "--out", str(tmp_path / "o")]) == 2
-    assert "--epochs-for takes NAME=E" in capsys.readouterr().err
+    assert main([*args[:-1], "2", "--out", str(tmp_path / "o")]) == 2
+    assert "graph.epochs: 1 there, 2 here" in capsys.readouterr().err
+    assert main([*args, "--min-steps", "0", "--out", str(tmp_path / "p")]) == 2
+    assert "min_steps must be an int >= 1" in capsys.readouterr().err
     assert main(["reproduce", "graphs", "--datasets", "NOPE", "--out", str(tmp_path / "p")]) == 2
     assert "unknown data set 'NOPE'" in capsys.readouterr().err
 
@@ -119,15 +208,22 @@ def test_more_than_two_views(tmp_path):
         pretrain_graphs(model, list(dataset)[:40], loss_fn, views=1)
 
 
-def test_paired_difference():
-    from hscl.experiments.graphs import paired_difference
-
-    rows = [dict(dataset="D", method=m, seed=str(s), fold=str(f), accuracy=str(acc))
-            for m, s, f, acc in [("a", 0, 0, 0.8), ("b", 0, 0, 0.7), ("a", 0, 1, 0.5), ("b", 0, 1, 0.5),
-                                 ("a", 1, 0, 0.6), ("b", 1, 0, 0.9), ("a", 1, 1, 0.9)]]  # fmt: skip
-    mean, sem, wins, ties, losses = paired_difference(rows, "D", "a", "b")  # (1, 1) has no "b": not paired
-    diffs = [10.0, 0.0, -30.0]
-    assert mean == pytest.approx(sum(diffs) / 3)
-    assert sem == pytest.approx(np.std(diffs, ddof=1) / np.sqrt(3))
-    assert (wins, ties, losses) == (1, 1, 1)
-    assert paired_difference(rows, "D", "a", "c") is None and paired_difference(rows, "E", "a", "b") is None
+def test_paired_comparison_pairs_by_seed_and_fold():
+    rows = [
+        dict(dataset="D", method=m, seed=str(s), fold=str(f), accuracy=str(acc))
+        for m, s, f, acc in [
+            ("a", 0, 0, 0.8),
+            ("b", 0, 0, 0.7),
+            ("a", 0, 1, 0.5),
+            ("b", 0, 1, 0.5),
+            ("a", 1, 0, 0.6),
+            ("b", 1, 0, 0.9),
+            ("a", 1, 1, 0.9),
+        ]
+    ]
+    got = G.paired_comparison(rows, "D", "a", "b", folds=2)  # (1, 1) has no "b": not paired
+    diffs = np.array([0.1, 0.0, -0.3])
+    assert got.n == 3 and got.mean == pytest.approx(diffs.mean())
+    assert got.se == pytest.approx(np.sqrt((1 / 3 + 1 / (2 - 1)) * diffs.var(ddof=1)))
+    assert (got.wins, got.ties, got.losses) == (1, 1, 1) and got.verdict == "no difference detected"
+    assert G.paired_comparison(rows, "D", "a", "c", 2) is None and G.paired_comparison(rows, "E", "a", "b", 2) is None

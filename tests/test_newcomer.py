@@ -60,10 +60,12 @@ def test_quickstart_demo_from_outside_the_checkout(fresh_env):
     work = base / "user"
     work.mkdir()
     # the README's `make demo` runs `hscl demo`; shortened epochs keep the test fast, the path is the same
-    out = _run([str(python), "-m", "hscl", "demo", "--digits-epochs", "2", "--graph-epochs", "1", "--quiet"], work)
+    demo_args = ["demo", "--digits-epochs", "2", "--graph-epochs", "1", "--seeds", "0", "--quiet"]
+    out = _run([str(python), "-m", "hscl", *demo_args], work)
     assert out.returncode == 0, out.stderr[-3000:]
-    rows = [line for line in out.stdout.splitlines() if line.startswith("| ") and "method" not in line]
-    assert len(rows) == 6
+    first_table = out.stdout.split("\n\n")[0].splitlines()
+    rows = [line for line in first_table if line.startswith("| ") and "method" not in line]
+    assert len(rows) == 8, "two controls and six methods"
     digits = [float(r.strip("|").split("|")[1]) for r in rows]
     assert all(50 < d <= 100 for d in digits), digits
     demo = work / "hscl-demo"

@@ -45,8 +45,9 @@ def test_bad_input(tmp_path):
     with pytest.raises(ValueError, match="holds no images"):
         train_images(ImageConfig(**{**TINY, "dataset": str(tmp_path / "empty")}), tmp_path / "b", progress=False)
     with pytest.raises(FileNotFoundError, match="pass --download"):
-        train_images(ImageConfig(**{**TINY, "dataset": "cifar10", "data_root": str(tmp_path)}), tmp_path / "c",
-                     progress=False)  # fmt: skip
+        train_images(
+            ImageConfig(**{**TINY, "dataset": "cifar10", "data_root": str(tmp_path)}), tmp_path / "c", progress=False
+        )
     with pytest.raises(ValueError, match="unknown method"):
         train_images(ImageConfig(**{**TINY, "method": "byol"}), tmp_path / "d", progress=False)
     with pytest.raises(ValueError, match="train_subset must be None or an int >= 2"):
@@ -65,8 +66,21 @@ def test_presets():
 
 
 def test_cli_train(tmp_path, capsys):
-    args = ["train", "--dataset", "digits", "--method", "scl", "--epochs", "1", "--width", "4", "--train-subset",
-            "300", "--out", str(tmp_path)]  # fmt: skip
+    args = [
+        "train",
+        "--dataset",
+        "digits",
+        "--method",
+        "scl",
+        "--epochs",
+        "1",
+        "--width",
+        "4",
+        "--train-subset",
+        "300",
+        "--out",
+        str(tmp_path),
+    ]
     assert main(args) == 0
     assert "written:" in capsys.readouterr().out
     metrics = json.loads((tmp_path / "metrics.json").read_text())
@@ -171,3 +185,135 @@ def test_per_epoch_diagnostics(tmp_path):
     assert (tmp_path / "diagnostics" / "diagnostics_assumption.png").is_file()
     with pytest.raises(ValueError, match="diagnostics must be an int >= 0"):
         ImageConfig(diagnostics=-1).validate()
+
+
+def test_budget_rule_arithmetic():
+    """epochs = max(epochs, ceil(min_steps / steps_per_epoch)), steps_per_epoch = ceil(ceil(n / world) / batch);
+    0 epochs (the untrained control) stay 0; the rule is the same for every method (no method argument)."""
+    from hscl.training.images import budget_epochs
+
+    assert budget_epochs(5, 300, 1800, 256) == 38  # 8 steps an epoch: 38 x 8 = 304 >= 300 > 37 x 8
+    assert budget_epochs(5, 300, 1792, 256) == 43  # exactly 7 steps an epoch: 43 x 7 = 301
+    assert budget_epochs(5, 300, 10000, 256) == 8  # 40 steps an epoch (the CIFAR-10 cpu preset): 320 steps
+    assert budget_epochs(5, 300, 45000, 256) == 5  # 176 steps an epoch: the epochs already give 880 steps
+    assert budget_epochs(5, 0, 1800, 256) == 5  # min_steps 0: the rule is off
+    assert budget_epochs(0, 300, 1800, 256) == 0  # the untrained control
+    assert budget_epochs(1, 300, 1800, 256, world_size=2) == 75  # 900 images a process: 4 steps an epoch
+    assert budget_epochs(1, 1, 1, 1) == 1
+    with pytest.raises(ValueError, match="min_steps must be an int >= 0"):
+        budget_epochs(5, -1, 1800, 256)
+    with pytest.raises(ValueError, match="train_images must be an int >= 1"):
+        budget_epochs(5, 300, 0, 256)
+    with pytest.raises(ValueError, match="batch_size must be an int >= 1"):
+        budget_epochs(5, 300, 1800, 0)
+
+
+def test_cpu_preset_states_the_budget_rule_and_explicit_epochs_pin_it(tmp_path, monkeypatch):
+    import hscl.training.images as T
+
+    preset = load_preset("cpu")
+    assert preset["min_steps"] >= 300 and preset["epochs"] >= 1, "the cpu preset trains small folders"
+    seen = {}
+
+    def fake(config, out, **kw):
+        seen["config"] = config
+        return {}
+
+    monkeypatch.setattr(T, "train_images", fake)
+    assert main(["train", "--dataset", "digits", "--method", "ucl", "--out", str(tmp_path)]) == 0
+    assert seen["config"].min_steps == preset["min_steps"] and seen["config"].epochs == preset["epochs"]
+    assert main(["train", "--dataset", "digits", "--method", "ucl", "--epochs", "2", "--out", str(tmp_path)]) == 0
+    assert seen["config"].min_steps == 0 and seen["config"].epochs == 2, "an explicit --epochs pins the budget"
+    args = ["train", "--dataset", "digits", "--method", "ucl", "--epochs", "2", "--min-steps", "50", "--out", "x"]
+    assert main(args) == 0 and seen["config"].min_steps == 50
+
+
+def test_train_method_choices_are_the_registry(tmp_path, monkeypatch, capsys):
+    import hscl.training.images as T
+    from hscl.losses.registry import METHODS
+
+    seen = []
+    monkeypatch.setattr(T, "train_images", lambda config, out, **kw: seen.append(config.method) or {})
+    for name in METHODS:
+        assert main(["train", "--dataset", "digits", "--method", name, "--out", str(tmp_path)]) == 0
+    assert seen == list(METHODS) and {"scl-labels", "hscl-tau-labels", "hscl-beta-labels", "hscl"} <= set(seen)
+    with pytest.raises(SystemExit):
+        main(["train", "--dataset", "digits", "--method", "byol", "--out", str(tmp_path)])
+    assert "invalid choice: 'byol'" in capsys.readouterr().err
+
+
+def test_the_rule_sets_the_epochs_of_a_job(tmp_path):
+    # digits: 1,437 training images (360 are test) less a 10% validation split = 1,295 = 6 batches of 256
+    metrics = train_images(ImageConfig(method="ucl", **{**TINY, "min_steps": 10}), tmp_path, progress=False)
+    assert metrics["epochs"] == 2 and metrics["train_images"] == 1295
+
+
+class _Recorder:
+    """Records the initial parameters, the first batches (images, labels) and the augmented views of a fit."""
+
+    def __init__(self, batches: int = 2) -> None:
+        import lightning.pytorch as pl
+
+        outer = self
+        self.batches, self.params, self.images, self.labels, self.views = batches, None, [], [], []
+
+        class Callback(pl.Callback):
+            def on_fit_start(self, trainer, module):
+                outer.params = {k: v.detach().clone() for k, v in module.encoder.state_dict().items()}
+                augment = module.augment.forward
+
+                def recording(images, views=2, seed=None):
+                    out = augment(images, views=views, seed=seed)
+                    if len(outer.views) < outer.batches:
+                        outer.views.append(out.clone())
+                    return out
+
+                module.augment.forward = recording
+
+            def on_train_batch_start(self, trainer, module, batch, batch_idx):
+                if len(outer.images) < outer.batches:
+                    outer.images.append(batch[0].clone())
+                    outer.labels.append(batch[1].clone())
+
+        self.callback = Callback()
+
+
+def test_a_seed_pairs_initialisation_augmentation_and_batch_order_across_methods(tmp_path):
+    """Two methods with the same seed start from the same parameters and see the same batches in the same order
+    with the same augmented views: they differ only in the loss (SPEC.md section 5, pairing)."""
+    import torch
+
+    small = {**TINY, "train_subset": 600, "batch_size": 128}
+    runs = {}
+    for name, method, seed in (("ucl", "ucl", 0), ("scl-labels", "scl-labels", 0), ("other", "ucl", 1)):
+        rec = _Recorder()
+        config = ImageConfig(method=method, seed=seed, **small)
+        metrics = train_images(config, tmp_path / name, progress=False, callbacks=[rec.callback])
+        assert metrics["epochs"] == 1 and len(rec.images) == 2 and len(rec.views) == 2
+        runs[name] = rec
+    a, b, c = runs["ucl"], runs["scl-labels"], runs["other"]
+    assert a.params.keys() == b.params.keys()
+    for k in a.params:
+        torch.testing.assert_close(a.params[k], b.params[k], rtol=0, atol=0)
+    for i in range(2):
+        assert torch.equal(a.images[i], b.images[i]) and torch.equal(a.labels[i], b.labels[i])
+        assert a.views[i].shape == (128, 2, 3, 8, 8) and torch.equal(a.views[i], b.views[i])
+    # another seed: another initialisation, batch order and augmentation
+    assert any(not torch.equal(a.params[k], c.params[k]) for k in a.params)
+    assert not torch.equal(a.images[0], c.images[0]) and not torch.equal(a.views[0], c.views[0])
+
+
+def test_controls_use_the_same_splits(tmp_path):
+    from hscl.training.images import raw_pixel_probe
+
+    untrained = train_images(ImageConfig(method="ucl", **{**TINY, "epochs": 0}), tmp_path / "u", progress=False)
+    raw = raw_pixel_probe(ImageConfig(method="ucl", **TINY), tmp_path / "r", progress=False)
+    assert untrained["epochs"] == 0 and untrained["pretrain_images"] == 0
+    assert not (tmp_path / "u" / "checkpoints").exists(), "nothing is trained"
+    assert raw["method"] == "raw-pixels" and raw["epochs"] == 0
+    for key in ("train_images", "val_images", "test_images"):
+        assert raw[key] == untrained[key]
+    assert 0.5 < raw["linear_top1"] <= 1.0, "digits' 64 pixels are linearly separable enough"
+    assert json.loads((tmp_path / "r" / "metrics.json").read_text()) == raw
+    again = train_images(ImageConfig(method="scl", **{**TINY, "epochs": 0}), tmp_path / "u2", progress=False)
+    assert again["linear_top1"] == untrained["linear_top1"], "the untrained encoder does not depend on the method"

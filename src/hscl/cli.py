@@ -85,21 +85,31 @@ def _diagnose(args) -> int:
 def _demo(args) -> int:
     from .demo import run
 
-    print(run(args.out, digits_epochs=args.digits_epochs, graph_epochs=args.graph_epochs, seed=args.seed,
-              progress=not args.quiet))  # fmt: skip
+    summary = run(
+        args.out,
+        digits_epochs=args.digits_epochs,
+        graph_epochs=args.graph_epochs,
+        seeds=args.seeds,
+        progress=not args.quiet,
+    )
+    print(summary)
     return 0
 
 
-#: ``hscl reproduce graphs --preset``: values for the flags not given on the command line.
+#: ``hscl reproduce graphs --preset``: values for the flags not given on the command line. The budget rule
+#: (``GraphConfig.epochs_of``): every pre-training runs max(min_epochs, ceil(min_steps / steps per epoch)) epochs.
 GRAPH_PRESETS = {
-    # the committed run (results/graphs/): fits a 2-core CPU in a few hours
-    "cpu": {"epochs": 10, "epochs_for": ["IMDB-BINARY=5", "NCI1=3", "DD=1", "REDDIT-BINARY=1"], "seeds": [0, 1, 2],
-            "svm_jobs": 2, "diagnostics": ["MUTAG", "PROTEINS"]},
-    # the InfoGraph/GraphCL setting (20 epochs) on every data set, 5 seeds: about a day on 2 cores; a many-core
-    # machine with --svm-jobs set to its core count cuts the SVM part (most of the time on ENZYMES and NCI1)
-    "paper": {"epochs": 20, "epochs_for": [], "seeds": [0, 1, 2, 3, 4], "svm_jobs": 2,
-              "diagnostics": ["MUTAG", "PROTEINS"]},
-}  # fmt: skip
+    # the committed run (results/graphs/): the primary methods, controls and extras on 8 data sets, resumable
+    "cpu": {"min_steps": 300, "min_epochs": 20, "seeds": [0, 1], "svm_jobs": 2, "diagnostics": ["MUTAG", "PROTEINS"]},
+    # the InfoGraph/GraphCL setting scaled up: at least 1,000 steps and 100 epochs, 5 seeds (a many-core machine)
+    "paper": {
+        "min_steps": 1000,
+        "min_epochs": 100,
+        "seeds": [0, 1, 2, 3, 4],
+        "svm_jobs": 2,
+        "diagnostics": ["MUTAG", "PROTEINS"],
+    },
+}
 
 
 def _apply_preset(args, presets: dict, fields) -> None:
@@ -116,24 +126,11 @@ def _reproduce_graphs(args) -> int:
     from .datasets.tu import BENCHMARKS
     from .experiments import graphs as G
 
-    _apply_preset(args, GRAPH_PRESETS, ("epochs", "epochs_for", "seeds", "svm_jobs", "diagnostics"))
-
-    epochs_for = []
-    for item in args.epochs_for:
-        name, _, value = item.partition("=")
-        if not name or not value.isdigit() or int(value) < 1:
-            raise ValueError(f"--epochs-for takes NAME=E with E >= 1, got {item!r}")
-        epochs_for.append((name, int(value)))
-    for flag in ("epochs", "hidden", "layers", "batch_size", "svm_jobs"):
-        if getattr(args, flag) < 1:
-            raise ValueError(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
-    if args.views < 2:
-        raise ValueError(f"--views must be >= 2, got {args.views}")
-    if not (args.lr > 0 and args.temperature > 0):
-        raise ValueError("--lr and --temperature must be > 0")
+    _apply_preset(args, GRAPH_PRESETS, ("min_steps", "min_epochs", "seeds", "svm_jobs", "diagnostics"))
     config = G.GraphConfig(
+        min_steps=args.min_steps,
+        min_epochs=args.min_epochs,
         epochs=args.epochs,
-        epochs_for=tuple(epochs_for),
         hidden=args.hidden,
         layers=args.layers,
         batch_size=args.batch_size,
@@ -146,7 +143,7 @@ def _reproduce_graphs(args) -> int:
     csv_path = G.run(
         args.out,
         datasets=args.datasets or BENCHMARKS,
-        methods=args.methods or tuple(G.METHODS),
+        methods=args.methods or (*G.CONTROLS, *G.PRIMARY, *G.EXTRAS),
         seeds=args.seeds,
         config=config,
         data_root=args.data_root,
@@ -164,6 +161,8 @@ def _train(args) -> int:
     from .training.images import ImageConfig, load_preset, train_images
 
     values = {**load_preset(args.config), **_image_overrides(args)}
+    if args.epochs is not None and args.min_steps is None:
+        values["min_steps"] = 0  # an explicit --epochs pins the budget
     for field in ("dataset", "method", "beta", "tau", "seed"):
         if getattr(args, field) is not None:
             values[field] = getattr(args, field)
@@ -174,8 +173,8 @@ def _train(args) -> int:
     return 0
 
 
-_IMAGE_NUMBERS = ("epochs", "batch_size", "lr", "depth", "width", "devices", "num_nodes", "num_workers", "temperature",
-                  "views", "train_subset", "diagnostics")  # fmt: skip
+_IMAGE_NUMBERS = ("epochs", "min_steps", "batch_size", "lr", "depth", "width", "devices", "num_nodes", "num_workers",
+                  "temperature", "views", "train_subset", "diagnostics")  # fmt: skip
 _IMAGE_FIELDS = (*_IMAGE_NUMBERS, "optimizer", "precision", "accelerator", "data_root")
 
 
@@ -187,6 +186,9 @@ def _add_image_flags(parser: argparse.ArgumentParser, config_default: str | None
     helps = {
         "train_subset": "pre-train and probe on a class-balanced N of the training images",
         "diagnostics": "record Assumption 1 and the four asymptotic losses each epoch on N training images",
+        "epochs": "pre-training epochs (0: evaluate the untrained encoder); given alone, it pins the budget "
+        "(--min-steps 0)",
+        "min_steps": "budget rule: epochs = max(epochs, ceil(min_steps / steps per epoch)) (cpu preset: 300)",
     }
     for field in _IMAGE_NUMBERS:
         parser.add_argument(f"--{field.replace('_', '-')}", type=kinds.get(field, int), default=None,
@@ -213,16 +215,26 @@ def _reproduce_figures(args) -> int:
                        progress=not args.quiet)  # fmt: skip
     print((fig4.parent / "table.md").read_text())
     print(f"written: {fig4}, {fig4.parent / 'figure5_losses.png'}, {fig4.parent / 'table.md'}, "
-          f"{fig4.parent / 'diagnostics.csv'}")  # fmt: skip
+          f"{fig4.parent / 'results.csv'}, {fig4.parent / 'diagnostics.csv'}")  # fmt: skip
     return 0
 
 
 #: ``hscl reproduce images --preset``: the YAML configuration, the seeds and settings for flags not given.
 IMAGE_PRESETS = {
-    # the committed CIFAR-10 comparison (results/images/): about 1 to 2 hours on 2 CPU cores
-    "cpu": {"config": "cpu", "seeds": [0, 1], "width": 8, "epochs": 5, "train_subset": 10000},
+    # the CIFAR-10 comparison on 2 CPU cores: a width-8 ResNet-18 on a class-balanced 10,000 training images,
+    # the budget rule's 300 optimizer steps (40 a epoch -> 8 epochs), 9 methods + 2 controls x 3 seeds. Estimate:
+    # 0.59 s a step (benchmarks/bench_train_images.py, width 8, one thread) -> ~190 s of steps, ~50 s of kNN
+    # monitor and ~15 s of evaluation a job: 27 jobs ~115 min, controls ~10 min; about 2 hours in all
+    "cpu": {"config": "cpu", "seeds": [0, 1, 2], "width": 8, "epochs": 5, "min_steps": 300, "train_subset": 10000},
     # the authors' settings (ResNet-50, 200 epochs, bf16): one GPU per job, hours each; 3 seeds
-    "paper": {"config": "paper", "seeds": [0, 1, 2], "width": None, "epochs": None, "train_subset": None},
+    "paper": {
+        "config": "paper",
+        "seeds": [0, 1, 2],
+        "width": None,
+        "epochs": None,
+        "min_steps": None,
+        "train_subset": None,
+    },
 }
 
 
@@ -231,7 +243,9 @@ def _reproduce_images(args) -> int:
 
     from .experiments import images
 
-    _apply_preset(args, IMAGE_PRESETS, ("config", "seeds", "width", "epochs", "train_subset"))
+    if args.epochs is not None and args.min_steps is None:
+        args.min_steps = 0  # an explicit --epochs pins the budget
+    _apply_preset(args, IMAGE_PRESETS, ("config", "seeds", "width", "epochs", "min_steps", "train_subset"))
     start = time.perf_counter()
     methods = args.methods or tuple(images.METHODS)
     csv_path = images.run(args.out, dataset=args.dataset, methods=methods, seeds=args.seeds, preset=args.config,
@@ -243,19 +257,24 @@ def _reproduce_images(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .losses.registry import METHODS, TABLE_METHODS
+
     parser = argparse.ArgumentParser(prog="hscl", description="Supervised contrastive learning with hard negatives")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser(
         "demo",
-        help="the six methods on embedded digits and MUTAG, with figures (no download; a few minutes on a CPU)",
-        description="Pre-train UCL, H-UCL, SCL, H-SCL (tau), H-SCL (beta) and SupCon on scikit-learn's digits (MLP) "
-        "and the bundled MUTAG (GIN), print a comparison table, and write accuracy bars and the per-epoch "
-        "Assumption 1 / asymptotic-loss figures to OUT.",
+        help="methods and controls on embedded digits and MUTAG, with figures (no download; minutes on a CPU)",
+        description="Pre-train UCL, H-UCL, SCL and H-SCL (beta) in both configurations (view and label positives) "
+        "on scikit-learn's digits (MLP, three seeds) and the bundled MUTAG (GIN), next to the untrained encoder and "
+        "raw pixels as controls; print a comparison table with seed-paired verdicts, and write accuracy bars and "
+        "the per-epoch Assumption 1 / asymptotic-loss figures to OUT.",
     )
     demo.add_argument("--out", default="hscl-demo", help="output folder (default ./hscl-demo)")
     demo.add_argument("--digits-epochs", type=int, default=30, help="pre-training epochs on digits (default 30)")
     demo.add_argument("--graph-epochs", type=int, default=10, help="pre-training epochs on MUTAG (default 10)")
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument(
+        "--seeds", nargs="+", type=int, default=[0, 1, 2], help="digits seeds (default 0 1 2); MUTAG runs the first"
+    )
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
 
     diag = sub.add_parser(
@@ -281,22 +300,39 @@ def main(argv: list[str] | None = None) -> int:
     rep_sub = rep.add_subparsers(dest="experiment", required=True)
     graphs = rep_sub.add_parser(
         "graphs",
-        help="TU graph benchmarks: GIN, 6 methods, 10-fold CV, linear SVM",
-        description="Pre-train GIN encoders with UCL, H-UCL, SCL, H-SCL (tau, beta) and SupCon and score a linear "
-        "SVM on frozen features under 10-fold stratified cross-validation (SPEC.md section 5). Writes OUT/results.csv "
-        "(resumable: finished cells are skipped), OUT/table.md and OUT/accuracy.png.",
+        help="TU graph benchmarks: GIN, the methods and three controls, 10-fold CV, SVM, paired verdicts",
+        description="Pre-train GIN encoders with each method on the training folds of 10-fold stratified CV, score "
+        "a linear SVM on frozen features (C by inner CV), beside three controls through the same folds (the "
+        "untrained GIN, WL subtree features, the GIN trained with cross-entropy) and UCL pre-trained on all graphs. "
+        "Writes OUT/results.csv (resumable; a resume with other settings is refused), OUT/settings.json, "
+        "OUT/table.md (with paired verdicts), OUT/accuracy.png and OUT/paired.png.",
     )
     graphs.add_argument("--datasets", nargs="+", default=None, help="names or folders of TU raw files (default: all 8)")
     graphs.add_argument(
-        "--methods", nargs="+", default=None, help="ucl hucl scl hscl-tau hscl-beta supcon (default: all)"
+        "--methods",
+        nargs="+",
+        default=None,
+        metavar="NAME",
+        help="registry methods (ucl hucl scl hscl-tau hscl-beta scl-labels hscl-tau-labels "
+        "hscl-beta-labels supcon), controls (untrained wl supervised) and ucl-transductive; "
+        "default: the controls, the primary methods and ucl-transductive",
     )
-    graphs.add_argument("--preset", choices=["cpu", "paper"], default=None,
-                        help="cpu (default): the committed run's settings; paper: 20 epochs everywhere, 5 seeds; "
-                        "flags given explicitly win")  # fmt: skip
-    graphs.add_argument("--seeds", nargs="+", type=int, default=None, help="cpu: 0 1 2; paper: 0 1 2 3 4")
-    graphs.add_argument("--epochs", type=int, default=None, help="pre-training epochs (cpu: 10; paper: 20)")
-    graphs.add_argument("--epochs-for", nargs="+", default=None, metavar="NAME=E",
-                        help="per data set epochs (cpu: IMDB-BINARY=5 NCI1=3 DD=1 REDDIT-BINARY=1)")  # fmt: skip
+    graphs.add_argument(
+        "--preset",
+        choices=["cpu", "paper"],
+        default=None,
+        help="cpu (default): at least 300 optimizer steps and 20 epochs, seeds 0 1; paper: 1,000 "
+        "steps and 100 epochs, 5 seeds; flags given explicitly win",
+    )
+    graphs.add_argument("--seeds", nargs="+", type=int, default=None, help="cpu: 0 1; paper: 0 1 2 3 4")
+    graphs.add_argument(
+        "--min-steps",
+        type=int,
+        default=None,
+        help="budget rule: at least this many optimizer steps per pre-training (cpu: 300)",
+    )
+    graphs.add_argument("--min-epochs", type=int, default=None, help="budget rule: at least this many epochs (cpu: 20)")
+    graphs.add_argument("--epochs", type=int, default=None, help="a fixed number of epochs instead of the rule")
     graphs.add_argument("--hidden", type=int, default=32, help="GIN hidden size (default 32)")
     graphs.add_argument("--layers", type=int, default=3, help="GIN layers (default 3)")
     graphs.add_argument("--batch-size", type=int, default=128)
@@ -304,11 +340,18 @@ def main(argv: list[str] | None = None) -> int:
     graphs.add_argument("--temperature", type=float, default=0.5)
     graphs.add_argument("--views", type=int, default=2, help="augmented views per graph (default 2)")
     graphs.add_argument("--svm-jobs", type=int, default=None, help="processes for the SVM's C grid (presets: 2)")
-    graphs.add_argument("--data-root", default=None, help="folder of <NAME>/ TU folders (default: $HSCL_TU_ROOT, "
-                        "../shared/data/TU, ./data/TU; MUTAG is bundled)")  # fmt: skip
-    graphs.add_argument("--diagnostics", nargs="*", default=None, metavar="NAME",
-                        help="record the Assumption 1 diagnostics every epoch for these data sets "
-                        "(presets: MUTAG PROTEINS)")  # fmt: skip
+    graphs.add_argument(
+        "--data-root",
+        default=None,
+        help="folder of <NAME>/ TU folders (default: $HSCL_TU_ROOT, ../shared/data/TU, ./data/TU; MUTAG is bundled)",
+    )
+    graphs.add_argument(
+        "--diagnostics",
+        nargs="*",
+        default=None,
+        metavar="NAME",
+        help="record the Assumption 1 diagnostics every epoch for these data sets (presets: MUTAG PROTEINS)",
+    )
     graphs.add_argument("--out", required=True, help="output folder")
     tr = sub.add_parser(
         "train",
@@ -318,9 +361,7 @@ def main(argv: list[str] | None = None) -> int:
         "kNN, on test. Writes OUT/metrics.json, OUT/config.json, logs and checkpoints; resumes from OUT.",
     )
     tr.add_argument("--dataset", required=True, help="cifar10, cifar100, stl10, tiny-imagenet, digits, or a path")
-    tr.add_argument(
-        "--method", required=True, choices=["ucl", "hucl", "scl", "hscl", "hscl-beta", "hscl-tau", "supcon"]
-    )
+    tr.add_argument("--method", required=True, choices=list(METHODS), help="a method of the registry (hscl: hscl-beta)")
     hard = tr.add_mutually_exclusive_group()
     hard.add_argument("--beta", type=float, default=None, help="exponential tilt (hucl, hscl)")
     hard.add_argument("--tau", type=float, default=None, help="threshold on e^s (hucl, hscl)")
@@ -328,33 +369,37 @@ def main(argv: list[str] | None = None) -> int:
     _add_image_flags(tr)
     images = rep_sub.add_parser(
         "images",
-        help="image benchmark: the 6 methods x seeds, each an `hscl train` job, in one table",
-        description="Run `hscl train` for UCL, H-UCL, SCL, H-SCL (tau, beta) and SupCon and each seed on one image "
-        "data set, and collect the linear probe and kNN accuracies. Writes OUT/runs/<method>-seed<S>/, "
-        "OUT/results.csv (resumable: finished jobs are skipped, a killed job resumes from its checkpoint), "
-        "OUT/table.md and OUT/accuracy.png.",
+        help="image benchmark: the 9 methods and 2 controls x seeds, each an `hscl train` job, in one table",
+        description="Run `hscl train` for UCL, H-UCL, SCL, H-SCL (tau, beta; view and label positives) and SupCon "
+        "and each seed on one image data set, beside two controls through the same splits (the same encoder "
+        "untrained, the same linear probe on raw pixels), and collect the linear probe and kNN accuracies with "
+        "seed-paired verdicts. Writes OUT/settings.json (a resume with other settings is refused), "
+        "OUT/runs/<method>-seed<S>/, OUT/results.csv (resumable: finished jobs are skipped, a killed job resumes "
+        "from its checkpoint), OUT/table.md and OUT/accuracy.png.",
     )
     images.add_argument("--dataset", required=True, help="cifar10, cifar100, stl10, tiny-imagenet, digits, or a path")
-    images.add_argument(
-        "--methods", nargs="+", default=None, help="ucl hucl scl hscl-tau hscl-beta supcon (default: all)"
-    )
+    images.add_argument("--methods", nargs="+", default=None, help=f"default: all nine ({' '.join(TABLE_METHODS)})")
     images.add_argument("--preset", choices=["cpu", "paper"], default=None,
-                        help="cpu (default): the committed CPU comparison (narrow ResNet-18, 5 epochs, 10,000 "
-                        "training images, seeds 0 1); paper: the authors' settings, seeds 0 1 2; explicit flags "
-                        "win")  # fmt: skip
+                        help="cpu (default): the CPU comparison (width-8 ResNet-18, 10,000 training images, "
+                        "at least 300 optimizer steps, seeds 0 1 2); paper: the authors' settings, seeds 0 1 2; "
+                        "explicit flags win")  # fmt: skip
     images.add_argument("--seeds", nargs="+", type=int, default=None)
     _add_image_flags(images, config_default=None)
     figures = rep_sub.add_parser(
         "figures",
         help="the paper's Figures 4 and 5: Assumption 1 fractions and the four asymptotic losses per epoch",
         description="Train with each method and seed while recording, every epoch, the fraction of anchors "
-        "satisfying Assumption 1 and the four asymptotic losses at tau = e^-0.5, e^-0.1, beta = 1, 2. Preset cpu: an "
+        "satisfying Assumption 1 and the four asymptotic losses at tau = e^-0.5, e^-0.1, beta = 1, 2; score every "
+        "run and two controls (the untrained encoder, raw pixels) with the same linear probe. Preset cpu: an "
         "MLP on digits (minutes, no download). Preset paper: the authors' ResNet-50 settings on CIFAR-100 (a GPU "
-        "job). Writes OUT/figure4_assumption.png, OUT/figure5_losses.png, OUT/table.md, OUT/diagnostics.csv.",
+        "job). Writes OUT/figure4_assumption.png, OUT/figure5_losses.png, OUT/table.md, OUT/results.csv, "
+        "OUT/diagnostics.csv, OUT/settings.json.",
     )
     figures.add_argument("--preset", choices=["cpu", "paper"], default="cpu")
-    figures.add_argument("--methods", nargs="+", default=None, help="training methods (default: all six)")
-    figures.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    figures.add_argument(
+        "--methods", nargs="+", default=None, help=f"training methods (default: all nine: {' '.join(TABLE_METHODS)})"
+    )
+    figures.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     figures.add_argument("--epochs", type=int, default=None, help="default: 30 (cpu), 200 (paper)")
     figures.add_argument("--dataset", default="cifar100", help="paper preset: the image data set (default cifar100)")
     figures.add_argument("--data-root", default=None)

@@ -105,7 +105,13 @@ class DiagnosticsRecorder:
         return new
 
     def record_model(
-        self, epoch: int, model, data, *, augment: Callable[[Tensor], Tensor], batch_size: int = 512,
+        self,
+        epoch: int,
+        model,
+        data,
+        *,
+        augment: Callable[[Tensor], Tensor],
+        batch_size: int = 512,
         draw: bool = True,
     ) -> list[dict]:
         """Embed ``data`` with ``model`` (two views, no gradients), then :meth:`record`."""

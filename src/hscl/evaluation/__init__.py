@@ -1,8 +1,19 @@
 """Evaluation of frozen representations (SPEC.md section 5): a linear SVM with inner CV (graphs), a linear
-probe selected on a validation split (images), and a weighted kNN monitor."""
+probe selected on a validation split (images), a weighted kNN monitor, and the Weisfeiler-Lehman subtree
+control (features, kernel, and an SVM on the precomputed kernel under the same protocol)."""
 
 from .knn import knn_accuracy, knn_predict
 from .linear import linear_probe
-from .svm import svm_accuracy
+from .svm import kernel_svm_accuracy, svm_accuracy
+from .wl import initial_node_labels, wl_kernel, wl_subtree_features
 
-__all__ = ["knn_accuracy", "knn_predict", "linear_probe", "svm_accuracy"]
+__all__ = [
+    "initial_node_labels",
+    "kernel_svm_accuracy",
+    "knn_accuracy",
+    "knn_predict",
+    "linear_probe",
+    "svm_accuracy",
+    "wl_kernel",
+    "wl_subtree_features",
+]

@@ -1,5 +1,8 @@
 """Linear probe on frozen features (SPEC.md section 5): multinomial logistic regression on the train split,
-its regularisation chosen on a validation split held out of train, the chosen model reported on test."""
+its regularisation chosen on a validation split held out of train, the chosen model reported on test.
+
+The fits run with one BLAS thread: on a shared CPU, OpenBLAS's threads spin against other processes and made a
+probe on 1,000 x 128 features 90x slower (14 s against 0.16 s, measured on the 2-core development machine)."""
 
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ def linear_probe(
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
+    from threadpoolctl import threadpool_limits
 
     arrays = [np.asarray(a, dtype=np.float64) for a in (train_x, val_x, test_x)]
     if any(a.ndim != 2 for a in arrays) or len({a.shape[1] for a in arrays}) != 1:
@@ -29,7 +33,7 @@ def linear_probe(
     scaler = StandardScaler().fit(arrays[0])
     tr, va, te = (scaler.transform(a) for a in arrays)
     best = None
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), threadpool_limits(limits=1):
         warnings.simplefilter("ignore", ConvergenceWarning)
         for c in cs:
             model = LogisticRegression(C=c, max_iter=max_iter).fit(tr, train_y)

@@ -1,9 +1,11 @@
-"""What the experiment runners share: the results CSV (read, rewritten atomically), the ``run.json`` manifest
-(commands, machine, wall time summed over resumes) and the grouped bar chart."""
+"""What the experiment runners share: the results CSV (read, rewritten atomically), the settings fingerprint that
+binds an output folder to one configuration, the ``run.json`` manifest (commands, machine, wall time summed over
+resumes) and the grouped bar chart."""
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -11,7 +13,7 @@ import platform
 import sys
 import textwrap
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +56,72 @@ def load_results(path: Path, columns: Sequence[str], methods: Sequence[str]) -> 
     return rows, datasets, present
 
 
+def _canonical(settings: Mapping) -> str:
+    return json.dumps(settings, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def fingerprint(settings: Mapping) -> str:
+    """A short content hash of a resolved configuration (a JSON-able mapping): equal settings, equal print."""
+    return hashlib.sha256(_canonical(settings).encode()).hexdigest()[:16]
+
+
+def _flatten(settings: Mapping, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in settings.items():
+        if isinstance(value, Mapping):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def settings_diff(old: Mapping, new: Mapping) -> list[str]:
+    """``["epochs: 2 there, 3 here", ...]`` for every (dotted) setting that differs."""
+    a, b = _flatten(old), _flatten(new)
+    missing = object()
+    return [
+        f"{k}: {a.get(k, 'unset')!r} there, {b.get(k, 'unset')!r} here"
+        for k in sorted(set(a) | set(b))
+        if _canonical({"v": a.get(k, missing)}) != _canonical({"v": b.get(k, missing)})
+    ]
+
+
+def bind_settings(out: Path, settings: Mapping) -> str:
+    """Bind the folder ``out`` to ``settings`` and return their fingerprint.
+
+    The first run writes ``out/settings.json`` (the resolved settings and their fingerprint); a later run with
+    the same settings resumes; one with other settings is refused with a ``ValueError`` that names every
+    setting that differs, so that results of two configurations are never mixed in one folder."""
+    out = Path(out)
+    fp = fingerprint(settings)
+    path = out / "settings.json"
+    if path.exists():
+        try:
+            saved = json.loads(path.read_text())
+            old_fp, old = saved["fingerprint"], saved["settings"]
+        except (json.JSONDecodeError, KeyError, TypeError) as err:
+            raise ValueError(f"{path} is not a settings file of hscl ({err}); use another --out") from None
+        if old_fp != fp:
+            diff = settings_diff(old, json.loads(_canonical(settings)))
+            raise ValueError(
+                f"{out} holds results of other settings (fingerprint {old_fp}, here {fp}): "
+                + ("; ".join(diff) or "the saved settings were edited by hand")
+                + ". Use another --out, or the same settings to resume."
+            )
+        return fp
+    atomic_write_text(path, json.dumps({"fingerprint": fp, "settings": settings}, indent=1, default=str) + "\n")
+    return fp
+
+
+def check_fingerprints(rows: Sequence[Mapping], fp: str, path: Path) -> None:
+    """Refuse results rows written under another configuration (their ``fingerprint`` column differs)."""
+    other = sorted({r.get("fingerprint", "") for r in rows} - {fp})
+    if other:
+        raise ValueError(
+            f"{path} holds rows of another configuration (fingerprint {', '.join(other)}, here {fp}); use another --out"
+        )
+
+
 class Manifest:
     """``run.json``: the commands that wrote the results, the machine, and the wall time summed over resumes."""
 
@@ -61,9 +129,14 @@ class Manifest:
         self.path = path
         self.data = json.loads(path.read_text()) if path.exists() else {"invocations": [], "wall_seconds": 0.0}
         self.data["invocations"].append(
-            {"argv": sys.argv, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "cpus": os.cpu_count(),
-             "machine": platform.processor() or platform.machine(), "torch": torch.__version__}
-        )  # fmt: skip
+            {
+                "argv": sys.argv,
+                "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "cpus": os.cpu_count(),
+                "machine": platform.processor() or platform.machine(),
+                "torch": torch.__version__,
+            }
+        )
         self.base = self.data["wall_seconds"]
         self.start = time.perf_counter()
 

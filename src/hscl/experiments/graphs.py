@@ -1,25 +1,41 @@
-"""Graph benchmarks end to end (SPEC.md sections 5 and 6): TU data, GIN, GraphCL augmentations, the six methods,
-10-fold stratified cross-validation with a fixed fold seed, and a linear SVM whose C is chosen by inner CV.
+"""Graph benchmarks end to end (SPEC.md sections 5 and 6): TU data, GIN, GraphCL augmentations, the methods of
+the registry and three controls, 10-fold stratified cross-validation with a fixed fold seed, and an SVM whose C
+is chosen by inner CV on the training folds.
 
-Protocol, per data set, method and seed:
+Protocol, per data set, seed and outer fold (one "group"):
 
-* SCL, H-SCL (tau), H-SCL (beta) and SupCon pre-train, for each outer fold, a fresh encoder on the training
-  folds with their labels; the test fold is never seen before the SVM's final score.
-* UCL and H-UCL pre-train once per seed on all graphs without labels (the InfoGraph / GraphCL convention).
-* Frozen representations (sum pooling of every GIN layer) go to a linear SVM, C chosen by 5-fold inner CV on the
-  training folds; the test fold is scored once.
+* Every method pre-trains a GIN on the **training folds** only: SCL, H-SCL and SupCon with their labels, UCL
+  and H-UCL without. The test fold is never seen before the SVM's final score.
+* **Pairing**: within a group, every row starts from the same initialisation (``torch.manual_seed`` of the
+  group's seed before the GIN is built), sees the same batch order and the same augmented views; methods differ
+  only in the loss.
+* **Budget rule** (fixed before any run, the same for every method of a data set): each pre-training runs
+  ``E = max(min_epochs, ceil(min_steps / S))`` epochs, S the number of optimizer steps per epoch on the training
+  folds (``--epochs`` replaces the rule by a fixed number for quick runs).
+* **Controls** through the identical folds and SVM protocol: ``untrained`` (the same GIN at its initialisation,
+  the group's seed), ``wl`` (Weisfeiler-Lehman subtree features, the classical baseline; SVM on their kernel),
+  and ``supervised`` (the same GIN trained end to end with cross-entropy on the training folds, at most the
+  same number of optimizer steps, early-stopped on a validation split held out of them; scored by its own
+  classifier).
+* ``ucl-transductive``: UCL pre-trained once per seed on all graphs without labels (the InfoGraph / GraphCL
+  convention), one extra labelled row; not part of the paired claims.
+* Frozen representations (sum pooling of every GIN layer) go to a linear SVM, C chosen by 5-fold inner CV on
+  the training folds; the test fold is scored once.
 
-``run`` writes ``results.csv`` (one row per data set, method, seed and fold), rewriting it atomically after every
-cell, and skips the cells already there, so a killed run resumes where it stopped. ``write_report`` turns the CSV
-into ``table.md`` and ``accuracy.png``.
+``run`` binds the output folder to the resolved settings (``settings.json``; a resume with other settings is
+refused, naming them), writes ``results.csv`` (one row per data set, entry, seed and fold, each with the
+settings' fingerprint), rewriting it atomically after every row, and skips the rows already there, so a killed
+run resumes where it stopped. ``write_report`` turns the CSV into ``table.md``, ``accuracy.png`` and
+``paired.png``; the comparisons use the corrected resampled t-test (:mod:`hscl.evaluation.stats`).
 """
 
 from __future__ import annotations
 
+import math
 import time
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,31 +44,91 @@ import torch
 from .._io import atomic_write_text
 from ..datasets.tu import BENCHMARKS, load_tu
 from ..evaluation import svm_accuracy
+from ..evaluation.stats import corrected_resampled_ttest
+from ..losses.registry import DEFAULT_TAU, TABLE_METHODS, make_loss
 from ..losses.registry import METHODS as LOSS_METHODS
-from ..losses.registry import make_loss
 from ..models import GINEncoder
 from ..training import embed_graphs, pretrain_graphs
-from ._common import Manifest, bar_chart, load_results, read_rows, write_rows
+from ._common import Manifest, bar_chart, bind_settings, check_fingerprints, load_results, read_rows, write_rows
 
-__all__ = ["COLUMNS", "METHODS", "PAIRS", "GraphConfig", "fold_indices", "paired_difference", "run", "write_report"]
+__all__ = [
+    "COLUMNS",
+    "CONTROLS",
+    "ENTRIES",
+    "PRIMARY",
+    "GraphConfig",
+    "fold_indices",
+    "paired_comparison",
+    "run",
+    "write_report",
+]
 
 FOLD_SEED = 0
+#: Bumped whenever the protocol changes what a row means (part of every fingerprint).
+PROTOCOL = 2
 
-#: Supervised GIN under a fair protocol (Errica et al., ICLR 2020; 10-fold CV with model selection inside the
-#: training folds): SPEC.md section 6. Another protocol and model from ours: for orientation, not a like-for-like row.
-PUBLISHED_GIN = {"NCI1": 80.0, "PROTEINS": 73.3, "DD": 75.3, "ENZYMES": 59.6, "IMDB-BINARY": 71.2,
-                 "REDDIT-BINARY": 89.9}  # fmt: skip
-COLUMNS = ("dataset", "method", "seed", "fold", "accuracy", "svm_C", "pretraining", "epochs", "seconds")
+#: The pre-registered primary comparison: the view-positive (theory) and label-positive (paper) configurations
+#: of SCL and H-SCL with the exponential tilt beta = 1, against UCL, H-UCL (beta = 1) and SupCon. The threshold
+#: variants (``hscl-tau``, ``hscl-tau-labels``) are secondary (``--methods``).
+PRIMARY = ("ucl", "hucl", "scl", "hscl-beta", "scl-labels", "hscl-beta-labels", "supcon")
+#: The controls, run through the identical folds.
+CONTROLS = {"untrained": "GIN, untrained", "wl": "WL subtree kernel", "supervised": "GIN, supervised (CE)"}
+#: Extra rows that are not part of the paired claims.
+EXTRAS = {"ucl-transductive": "UCL, all graphs (GraphCL conv.)"}
+#: Every row name and its label, in table order.
+ENTRIES = {**CONTROLS, **{m: LOSS_METHODS[m].label for m in TABLE_METHODS}, **EXTRAS}
 
-
-#: The six methods of the tables (``hscl`` is an alias of ``hscl-beta`` and is not run twice).
-METHODS = {k: v for k, v in LOSS_METHODS.items() if k != "hscl"}
+#: Published numbers, each under its own protocol (SPEC.md section 6), quoted for orientation only.
+PUBLISHED = {
+    "GraphCL (You et al. 2020)": {
+        "NCI1": 77.87,
+        "PROTEINS": 74.39,
+        "DD": 78.62,
+        "MUTAG": 86.80,
+        "IMDB-BINARY": 71.14,
+        "REDDIT-BINARY": 89.53,
+    },
+    "InfoGraph (Sun et al. 2020)": {
+        "NCI1": 76.20,
+        "PROTEINS": 74.44,
+        "DD": 72.85,
+        "MUTAG": 89.01,
+        "PTC_MR": 61.65,
+        "IMDB-BINARY": 73.03,
+        "REDDIT-BINARY": 82.50,
+    },
+    "supervised GIN (Errica et al. 2020)": {
+        "NCI1": 80.0,
+        "PROTEINS": 73.3,
+        "DD": 75.3,
+        "ENZYMES": 59.6,
+        "IMDB-BINARY": 71.2,
+        "REDDIT-BINARY": 89.9,
+    },
+}
+COLUMNS = (
+    "dataset",
+    "method",
+    "seed",
+    "fold",
+    "accuracy",
+    "svm_C",
+    "pretraining",
+    "epochs",
+    "steps",
+    "negatives_kept",
+    "seconds",
+    "fingerprint",
+)
 
 
 @dataclass(frozen=True)
 class GraphConfig:
-    epochs: int = 20
-    epochs_for: tuple[tuple[str, int], ...] = ()  # per data set overrides, e.g. (("DD", 2),)
+    """Every setting of a graph run; all but ``svm_jobs`` (which does not change results) are fingerprinted."""
+
+    min_steps: int = 300  # budget rule: at least this many optimizer steps ...
+    min_epochs: int = 20  # ... and at least this many epochs
+    epochs: int | None = None  # a fixed number of epochs for every data set instead of the rule (quick runs)
     batch_size: int = 128
     lr: float = 1e-3
     hidden: int = 32
@@ -61,10 +137,64 @@ class GraphConfig:
     augment_ratio: float = 0.2
     views: int = 2
     folds: int = 10
+    wl_iterations: int = 3
+    patience: int = 10  # supervised reference: epochs without a better validation accuracy before it stops
     svm_jobs: int = 1  # parallel processes for the SVM's C grid (results do not depend on it)
 
-    def epochs_of(self, dataset: str) -> int:
-        return dict(self.epochs_for).get(dataset, self.epochs)
+    def __post_init__(self) -> None:
+        for name in (
+            "min_steps",
+            "min_epochs",
+            "batch_size",
+            "hidden",
+            "layers",
+            "folds",
+            "wl_iterations",
+            "patience",
+            "svm_jobs",
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        if self.epochs is not None and (
+            isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1
+        ):
+            raise ValueError(f"epochs must be None or an int >= 1, got {self.epochs!r}")
+        if isinstance(self.views, bool) or not isinstance(self.views, int) or self.views < 2:
+            raise ValueError(f"views must be an int >= 2, got {self.views!r}")
+        if self.folds < 2:
+            raise ValueError(f"folds must be >= 2, got {self.folds}")
+        for name in ("lr", "temperature"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+        if not 0 <= self.augment_ratio < 1:
+            raise ValueError(f"augment_ratio must be in [0, 1), got {self.augment_ratio!r}")
+
+    def steps_per_epoch(self, n_train: int) -> int:
+        """Optimizer steps of one epoch on ``n_train`` graphs (a last batch of one graph is skipped)."""
+        full, rest = divmod(n_train, self.batch_size)
+        return full + (rest >= 2)
+
+    def epochs_of(self, n_train: int) -> int:
+        """The budget rule: a fixed ``epochs``, else ``max(min_epochs, ceil(min_steps / steps_per_epoch))``."""
+        if self.epochs is not None:
+            return self.epochs
+        return max(self.min_epochs, math.ceil(self.min_steps / max(self.steps_per_epoch(n_train), 1)))
+
+    def settings(self) -> dict:
+        """The resolved settings that define every row (fingerprinted and saved in ``settings.json``)."""
+        from ..evaluation.svm import DEFAULT_CS
+
+        values = {k: v for k, v in asdict(self).items() if k != "svm_jobs"}
+        return {
+            "protocol": PROTOCOL,
+            "fold_seed": FOLD_SEED,
+            "svm_cs": list(DEFAULT_CS),
+            "graph": values,
+            "methods": {m: LOSS_METHODS[m].spec() for m in TABLE_METHODS},
+            "tau": DEFAULT_TAU,
+        }
 
 
 def fold_indices(labels: np.ndarray, folds: int = 10) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -75,35 +205,66 @@ def fold_indices(labels: np.ndarray, folds: int = 10) -> list[tuple[np.ndarray, 
     return list(skf.split(np.zeros(len(labels)), labels))
 
 
-def _cell_seed(*parts) -> int:
+def group_seed(*parts) -> int:
+    """The seed of a (data set, seed, fold) group, shared by every row of the group (no method in it)."""
     return zlib.crc32("|".join(map(str, parts)).encode()) & 0x7FFFFFFF
 
 
-def _pretrain(dataset, method_name: str, graphs, labels, cfg: GraphConfig, seed: int, on_epoch_end=None):
-    method = METHODS[method_name]
+def _encoder(dataset, config: GraphConfig, seed: int) -> GINEncoder:
     torch.manual_seed(seed)
-    model = GINEncoder(dataset.num_features, hidden=cfg.hidden, layers=cfg.layers)
+    return GINEncoder(dataset.num_features, hidden=config.hidden, layers=config.layers)
+
+
+def _pretrain(dataset, method_name: str, graphs, labels, config: GraphConfig, seed: int, epochs: int, hook=None):
+    """A GIN initialised with ``seed`` and pre-trained with the loss of ``method_name`` (module doc)."""
+    model = _encoder(dataset, config, seed)
     pretrain_graphs(
         model,
         graphs,
-        make_loss(method_name, cfg.temperature),
-        labels=labels if method.supervised else None,
-        epochs=cfg.epochs_of(dataset.name),
-        batch_size=cfg.batch_size,
-        lr=cfg.lr,
-        augment_ratio=cfg.augment_ratio,
-        views=cfg.views,
+        make_loss(method_name, config.temperature),
+        labels=labels if LOSS_METHODS[method_name].supervised else None,
+        epochs=epochs,
+        batch_size=config.batch_size,
+        lr=config.lr,
+        augment_ratio=config.augment_ratio,
+        views=config.views,
         seed=seed,
-        on_epoch_end=on_epoch_end,
+        on_epoch_end=hook,
     )
     return model
+
+
+@torch.no_grad()
+def threshold_share(model, graphs, labels: torch.Tensor, *, temperature: float, tau: float) -> float:
+    """Mean over anchors of the share of other-class graphs whose score passes the threshold, e^{s_ij} >= tau
+    (projections of the un-augmented graphs, L2-normalised): 1.0 means the threshold never binds and H-SCL
+    (tau) is SCL; small values mean few effective negatives."""
+    from torch_geometric.loader import DataLoader
+
+    was = model.training
+    model.eval()
+    try:
+        z = torch.cat([model(b) for b in DataLoader(list(graphs), batch_size=256)])
+    finally:
+        model.train(was)
+    z = torch.nn.functional.normalize(z.double(), dim=1)
+    s = z @ z.T / temperature
+    other = labels[:, None] != labels[None, :]
+    kept = ((s >= math.log(tau)) & other).sum(1).double() / other.sum(1).clamp_min(1)
+    return float(kept[other.any(1)].mean())
+
+
+def _wl_features(dataset, config: GraphConfig):
+    from ..evaluation.wl import wl_subtree_features
+
+    return wl_subtree_features(dataset, iterations=config.wl_iterations)
 
 
 def run(
     out: str | Path,
     *,
     datasets: Sequence[str] = BENCHMARKS,
-    methods: Sequence[str] = tuple(METHODS),
+    methods: Sequence[str] = (*CONTROLS, *PRIMARY, *EXTRAS),
     seeds: Sequence[int] = (0, 1, 2),
     config: GraphConfig = GraphConfig(),
     data_root=None,
@@ -112,66 +273,143 @@ def run(
     progress: bool = True,
     pretrain_fn=None,
 ) -> Path:
-    """Run every missing (data set, method, seed, fold) cell and return the CSV's path (see the module doc)."""
-    unknown = [m for m in methods if m not in METHODS]
+    """Run every missing (data set, seed, fold, entry) row and return the CSV's path (see the module doc).
+    ``methods`` takes registry methods, controls and extras by name (``ENTRIES``)."""
+    unknown = [m for m in methods if m not in ENTRIES]
     if unknown:
-        raise ValueError(f"unknown method(s) {unknown}; known: {', '.join(METHODS)}")
+        raise ValueError(f"unknown method(s) {unknown}; known: {', '.join(ENTRIES)}")
+    if not seeds:
+        raise ValueError("seeds must hold at least one seed")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     csv_path = out / "results.csv"
     rows = read_rows(csv_path, COLUMNS)
-    done = {(r["dataset"], r["method"], r["seed"], r["fold"]) for r in rows}
     loaded = {name: load_tu(name, data_root=data_root, cache=cache) for name in datasets}  # fail early on bad input
+    fp = bind_settings(out, config.settings())
+    check_fingerprints(rows, fp, csv_path)
+    done = {(r["dataset"], r["method"], r["seed"], r["fold"]) for r in rows}
     pretrain_fn = pretrain_fn or _pretrain
-    cells = [(d, m, s, f) for d in loaded for m in methods for s in seeds for f in range(config.folds)]
-    todo = [c for c in cells if (loaded[c[0]].name, c[1], str(c[2]), str(c[3])) not in done]
+    order = [m for m in ENTRIES if m in methods]
+    cells = [(d, s, f, m) for d in loaded for s in seeds for f in range(config.folds) for m in order]
+    todo = [c for c in cells if (loaded[c[0]].name, c[3], str(c[1]), str(c[2])) not in done]
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(cells), initial=len(cells) - len(todo), desc="graphs", unit="cell")
+        bar = tqdm(total=len(cells), initial=len(cells) - len(todo), desc="graphs", unit="row")
     manifest = Manifest(out / "run.json")
-    unsup_cache: dict = {}
-    for d, m, s, f in todo:
+    cache_: dict = {}
+    recorded: set = set()
+    for d, s, f, m in todo:
         dataset = loaded[d]
-        method = METHODS[m]
         labels = dataset.labels
-        train_idx, test_idx = fold_indices(labels.numpy(), config.folds)[f]
+        if ("folds", d) not in cache_:
+            cache_["folds", d] = fold_indices(labels.numpy(), config.folds)
+        folds = cache_["folds", d]
+        train_idx, test_idx = folds[f]
+        epochs = config.epochs_of(len(train_idx))
+        seed = group_seed(dataset.name, s, f)
+        svm_seed = group_seed(dataset.name, "svm", s, f)
+        hook = None
+        if d in diagnostics and m in LOSS_METHODS and (d, m) not in recorded:
+            recorded.add((d, m))
+            hook = _diagnostics_hook(out, dataset, m, config)
         start = time.perf_counter()
-        first_pretraining = s == seeds[0] and (f == 0 or not method.supervised)
-        record = d in diagnostics and first_pretraining
-        recorder_hook = _diagnostics_hook(out, dataset, m, config) if record else None
-        if method.supervised:
-            seed = _cell_seed(dataset.name, m, s, f)
-            train_graphs = [dataset[i] for i in train_idx]
-            model = pretrain_fn(dataset, m, train_graphs, labels[train_idx], config, seed, recorder_hook)
-            feats = embed_graphs(model, dataset)
+        train_graphs = [dataset[i] for i in train_idx]
+        row = dict(
+            dataset=dataset.name,
+            method=m,
+            seed=s,
+            fold=f,
+            svm_C="",
+            epochs=epochs,
+            steps="",
+            negatives_kept="",
+            fingerprint=fp,
+        )
+        feats = kernel = None
+        if m == "untrained":
+            feats, row["pretraining"], row["epochs"] = embed_graphs(_encoder(dataset, config, seed), dataset), "none", 0
+        elif m == "wl":
+            if ("wl", d) not in cache_:
+                cache_["wl", d] = _wl_features(dataset, config)
+            feats, row["pretraining"], row["epochs"] = cache_["wl", d], "none (WL subtree features)", 0
+            kernel = True
+        elif m == "supervised":
+            from ..training.graph_classifier import fit_graph_classifier
+
+            got = fit_graph_classifier(
+                _encoder(dataset, config, seed),
+                train_graphs,
+                labels[train_idx],
+                [dataset[i] for i in test_idx],
+                labels[test_idx],
+                max_steps=epochs * config.steps_per_epoch(len(train_idx)),
+                batch_size=config.batch_size,
+                lr=config.lr,
+                patience=config.patience,
+                seed=seed,
+            )
+            row.update(
+                accuracy=f"{got['accuracy']:.6f}",
+                pretraining="training folds, cross-entropy, early stopping "
+                f"on a 10% validation split (best epoch {got['best_epoch']})",
+                epochs=got["epochs"],
+                steps=got["steps"],
+            )
+        elif m == "ucl-transductive":
+            key = ("transductive", d, s)
+            if key not in cache_:
+                model = pretrain_fn(
+                    dataset, "ucl", list(dataset), None, config, group_seed(dataset.name, s), epochs, hook
+                )
+                cache_[key] = embed_graphs(model, dataset)
+            feats, row["pretraining"] = cache_[key], "all graphs, without labels"
+            row["steps"] = epochs * config.steps_per_epoch(len(dataset))
         else:
-            key = (dataset.name, m, s)
-            if key not in unsup_cache:
-                seed = _cell_seed(dataset.name, m, s)
-                model = pretrain_fn(dataset, m, list(dataset), None, config, seed, recorder_hook)
-                unsup_cache = {key: embed_graphs(model, dataset)}
-            feats = unsup_cache[key]
-        acc, c = svm_accuracy(feats[train_idx].numpy(), labels[train_idx].numpy(), feats[test_idx].numpy(),
-                              labels[test_idx].numpy(), seed=_cell_seed(dataset.name, "svm", s, f),
-                              n_jobs=config.svm_jobs)  # fmt: skip
-        rows.append(dict(dataset=dataset.name, method=m, seed=s, fold=f, accuracy=f"{acc:.6f}", svm_C=c,
-                         pretraining="training folds, with labels" if method.supervised
-                         else "all graphs, without labels", epochs=config.epochs_of(dataset.name),
-                         seconds=f"{time.perf_counter() - start:.2f}"))  # fmt: skip
+            method = LOSS_METHODS[m]
+            train_labels = labels[train_idx]
+            model = pretrain_fn(
+                dataset, m, train_graphs, train_labels if method.supervised else None, config, seed, epochs, hook
+            )
+            feats = embed_graphs(model, dataset)
+            row["pretraining"] = "training folds, " + ("with labels" if method.supervised else "without labels")
+            row["steps"] = epochs * config.steps_per_epoch(len(train_idx))
+            if method.hardening == "tau":
+                share = threshold_share(
+                    model, train_graphs, train_labels, temperature=config.temperature, tau=DEFAULT_TAU
+                )
+                row["negatives_kept"] = f"{share:.4f}"
+        if feats is not None:
+            y = labels.numpy()
+            if kernel:
+                from ..evaluation.svm import kernel_svm_accuracy
+                from ..evaluation.wl import wl_kernel
+
+                if ("wl-kernel", d) not in cache_:
+                    cache_["wl-kernel", d] = wl_kernel(feats)
+                k = cache_["wl-kernel", d]
+                acc, c = kernel_svm_accuracy(k, y, train_idx, test_idx, seed=svm_seed, n_jobs=config.svm_jobs)
+            else:
+                x = feats.numpy()
+                acc, c = svm_accuracy(
+                    x[train_idx], y[train_idx], x[test_idx], y[test_idx], seed=svm_seed, n_jobs=config.svm_jobs
+                )
+            row.update(accuracy=f"{acc:.6f}", svm_C=c)
+        row["seconds"] = f"{time.perf_counter() - start:.2f}"
+        rows.append({k: row[k] for k in COLUMNS})
         write_rows(csv_path, rows, COLUMNS)
         manifest.tick(len(rows), len(cells))
         if bar is not None:
             bar.update(1)
-            bar.set_postfix_str(f"{dataset.name} {m} seed {s} fold {f}: {acc:.3f}")
+            bar.set_postfix_str(f"{dataset.name} seed {s} fold {f} {m}: {float(row['accuracy']):.3f}")
     if bar is not None:
         bar.close()
     return csv_path
 
 
 def _diagnostics_hook(out: Path, dataset, method: str, config: GraphConfig):
-    """Per-epoch diagnostics of the first pre-training of a (data set, method), on its pre-training graphs."""
+    """Per-epoch diagnostics of the first pre-training of a (data set, method), on all its graphs."""
     from ..diagnostics import DiagnosticsRecorder
     from ..transforms.graph import GraphAugment
 
@@ -188,85 +426,160 @@ def _diagnostics_hook(out: Path, dataset, method: str, config: GraphConfig):
     return hook
 
 
-#: The comparisons of the issue's targets: (method a, method b) reported as a - b.
-PAIRS = (("hscl-beta", "scl"), ("hscl-tau", "scl"), ("scl", "ucl"), ("hscl-beta", "hucl"))
+# ---------------------------------------------------------------------------------------------------- report
+
+#: The paired comparisons of the paper's claims: (a, b) reported as a - b.
+CLAIMS = (
+    ("hscl-beta", "scl"),
+    ("hscl-beta-labels", "scl-labels"),
+    ("scl", "ucl"),
+    ("scl-labels", "ucl"),
+    ("hscl-beta", "hucl"),
+    ("hscl-beta-labels", "hucl"),
+    ("hucl", "ucl"),
+    ("hscl-tau", "scl"),
+    ("hscl-tau-labels", "scl-labels"),
+)
 
 
-def paired_difference(rows: list[dict], dataset: str, a: str, b: str) -> tuple[float, float, int, int, int] | None:
-    """Accuracy of method ``a`` minus method ``b`` on ``dataset`` in points, paired by (seed, fold): ``(mean,
-    standard error, wins of a, ties, losses of a)``; ``None`` when no cell has both."""
-    acc = {(r["method"], r["seed"], r["fold"]): float(r["accuracy"]) for r in rows if r["dataset"] == dataset}
-    keys = sorted({k[1:] for k in acc if k[0] == a} & {k[1:] for k in acc if k[0] == b})
+def _accuracies(rows: list[dict], dataset: str, method: str) -> dict[tuple[str, str], float]:
+    return {
+        (r["seed"], r["fold"]): float(r["accuracy"]) for r in rows if r["dataset"] == dataset and r["method"] == method
+    }
+
+
+def paired_comparison(rows: list[dict], dataset: str, a: str, b: str, folds: int):
+    """Accuracy of ``a`` minus ``b`` on ``dataset`` (fractions), paired by (seed, fold), with the corrected
+    resampled t-test for ``folds``-fold CV; ``None`` when no (seed, fold) has both."""
+    acc_a, acc_b = _accuracies(rows, dataset, a), _accuracies(rows, dataset, b)
+    keys = sorted(set(acc_a) & set(acc_b))
     if not keys:
         return None
-    diff = 100 * np.array([acc[(a, *k)] - acc[(b, *k)] for k in keys])
-    sem = float(diff.std(ddof=1) / np.sqrt(diff.size)) if diff.size > 1 else float("nan")
-    wins, ties = int((diff > 1e-9).sum()), int((np.abs(diff) <= 1e-9).sum())
-    return float(diff.mean()), sem, wins, ties, int(diff.size) - wins - ties
+    return corrected_resampled_ttest([acc_a[k] - acc_b[k] for k in keys], folds)
 
 
-def _paired_differences(rows: list[dict], datasets: list[str]) -> list[str]:
+def _comparison_table(rows, datasets, pairs, folds, title) -> list[str]:
     present = {r["method"] for r in rows}
-    pairs = [(a, b) for a, b in PAIRS if a in present and b in present]
+    pairs = [(a, b) for a, b in pairs if a in present and b in present]
     if not pairs:
         return []
-    lines = ["", "Paired differences (points; mean ± standard error over the (seed, fold) cells both methods share; "
-             "then wins-ties-losses of the first method):", "",
-             "| data set | " + " | ".join(f"{METHODS[a].label} − {METHODS[b].label}" for a, b in pairs) + " |",
-             "|---|" + "---:|" * len(pairs)]  # fmt: skip
-    for d in datasets:
+    lines = ["", title, "", "| comparison | " + " | ".join(datasets) + " |", "|---|" + "---|" * len(datasets)]
+    for a, b in pairs:
         cells = []
-        for a, b in pairs:
-            got = paired_difference(rows, d, a, b)
-            cells.append("" if got is None else f"{got[0]:+.1f} ± {got[1]:.1f} ({got[2]}-{got[3]}-{got[4]})")
-        lines.append(f"| {d} | " + " | ".join(cells) + " |")
+        for d in datasets:
+            got = paired_comparison(rows, d, a, b, folds)
+            cells.append("" if got is None else got.text(scale=100))
+        lines.append(f"| {ENTRIES[a]} − {ENTRIES[b]} | " + " | ".join(cells) + " |")
     return lines
 
 
 def write_report(csv_path: str | Path) -> tuple[Path, Path]:
-    """``table.md`` (mean +- std over folds and seeds per data set and method, beside the published supervised
-    GIN numbers) and ``accuracy.png``."""
+    """``table.md`` (accuracies with the controls and published numbers, then the paired comparisons with their
+    verdicts), ``accuracy.png`` (mean ± std) and ``paired.png`` (each method minus the untrained control, 95%
+    intervals, zero line)."""
     csv_path = Path(csv_path)
-    rows, datasets, methods = load_results(csv_path, COLUMNS, tuple(METHODS))
+    rows, datasets, entries = load_results(csv_path, COLUMNS, tuple(ENTRIES))
+    folds = max(int(r["fold"]) for r in rows) + 1
     stats = {}
     for d in datasets:
-        for m in methods:
-            acc = np.array([float(r["accuracy"]) for r in rows if r["dataset"] == d and r["method"] == m])
+        for m in entries:
+            acc = 100 * np.array([float(r["accuracy"]) for r in rows if r["dataset"] == d and r["method"] == m])
             if acc.size:
-                seeds = len({r["seed"] for r in rows if r["dataset"] == d and r["method"] == m})
-                stats[d, m] = (100 * acc.mean(), 100 * acc.std(), acc.size, seeds)
-    lines = [
-        "| data set | " + " | ".join(METHODS[m].label for m in methods) + " | supervised GIN (Errica et al.) |",
-        "|---|" + "---:|" * (len(methods) + 1),
-    ]
-    for d in datasets:
-        cells = []
-        best = max((stats[d, m][0] for m in methods if (d, m) in stats), default=None)
-        for m in methods:
-            if (d, m) not in stats:
-                cells.append("")
-                continue
-            mean, std, _, _ = stats[d, m]
-            text = f"{mean:.1f} ± {std:.1f}"
-            cells.append(f"**{text}**" if mean == best else text)
-        published = PUBLISHED_GIN.get(d)
-        lines.append(f"| {d} | " + " | ".join(cells) + f" | {published if published is not None else '-'} |")
-    counts = sorted({(v[2], v[3]) for v in stats.values()})
+                stats[d, m] = (acc.mean(), acc.std(ddof=1) if acc.size > 1 else float("nan"), acc.size)
+    lines = ["| method | " + " | ".join(datasets) + " |", "|---|" + "---:|" * len(datasets)]
+    for m in entries:
+        cells = [f"{stats[d, m][0]:.1f} ± {stats[d, m][1]:.1f}" if (d, m) in stats else "" for d in datasets]
+        kind = " *(control)*" if m in CONTROLS else ""
+        lines.append(f"| {ENTRIES[m]}{kind} | " + " | ".join(cells) + " |")
+    for name, numbers in PUBLISHED.items():
+        lines.append(f"| *{name}, published* | " + " | ".join(str(numbers.get(d, "")) for d in datasets) + " |")
+    counts = sorted({v[2] for v in stats.values()})
+    budget = {
+        d: sorted({r["epochs"] for r in rows if r["dataset"] == d and r["method"] in LOSS_METHODS}) for d in datasets
+    }
     lines += [
         "",
-        "Accuracy (%) of a linear SVM on frozen GIN representations, mean ± std over "
-        + ", ".join(f"{n} fold-seed cells ({s} seeds)" for n, s in counts)
-        + "; 10-fold stratified CV (fold seed 0), C by 5-fold inner CV on the training folds. UCL and H-UCL "
-        "pre-train on all graphs without labels; SCL, H-SCL and SupCon on the training folds with their labels. "
-        "Best per data set in bold. Last column: supervised GIN trained end to end under the fair protocol of "
-        "Errica et al. (2020), a different model and selection protocol, quoted for orientation.",
+        "Accuracy (%), mean ± std (ddof = 1) over " + "/".join(map(str, counts)) + f" (seed, fold) cells; {folds}-fold "
+        "stratified CV (fold seed 0). Rows: the controls (the same GIN untrained; WL subtree features; the same "
+        "GIN trained end to end with cross-entropy), then the methods, all pre-trained on the training folds "
+        "only (SCL, H-SCL, SupCon with labels), a linear SVM on frozen features with C by 5-fold inner CV on the "
+        "training folds; then UCL pre-trained on all graphs (GraphCL convention). Published rows: each paper's own "
+        "protocol and model, for orientation only. Pre-training epochs per data set: "
+        + ", ".join(f"{d} {'/'.join(e) or '-'}" for d, e in budget.items())
+        + ".",
     ]
-    lines += _paired_differences(rows, datasets)
+    test = (
+        f"mean difference in points [95% interval of the corrected resampled t-test, Nadeau and Bengio 2003, "
+        f"{folds}-fold CV over seeds] and the verdict"
+    )
+    versus = [(m, c) for c in ("untrained", "wl") for m in entries if m not in CONTROLS or m == "supervised"]
+    lines += _comparison_table(
+        rows,
+        datasets,
+        [(m, "untrained") for m, c in versus if c == "untrained"],
+        folds,
+        f"Does each method beat the untrained encoder? Paired by (seed, fold): {test}.",
+    )
+    lines += _comparison_table(
+        rows, datasets, [(m, "wl") for m, c in versus if c == "wl"], folds, f"Against the WL subtree kernel: {test}."
+    )
+    lines += _comparison_table(rows, datasets, CLAIMS, folds, f"The paper's claims, paired: {test}.")
+    kept = [(r["dataset"], r["method"], float(r["negatives_kept"])) for r in rows if r["negatives_kept"]]
+    if kept:
+        lines += [
+            "",
+            "Threshold tau = e^-0.5 at the end of pre-training: mean share of other-class training graphs "
+            "with e^s >= tau (1 = the threshold never binds):",
+            "",
+        ]
+        for d, m in sorted({(d, m) for d, m, _ in kept}):
+            values = [v for dd, mm, v in kept if (dd, mm) == (d, m)]
+            lines.append(f"* {d}, {ENTRIES[m]}: {np.mean(values):.3f} (min {min(values):.3f}, max {max(values):.3f})")
     table = csv_path.parent / "table.md"
     atomic_write_text(table, "\n".join(lines) + "\n")
 
-    series = {METHODS[m].label: ([stats.get((d, m), (np.nan,))[0] for d in datasets],
-                                 [stats.get((d, m), (0, 0))[1] for d in datasets]) for m in methods}  # fmt: skip
-    title = "Graph benchmarks: linear SVM on frozen GIN features (mean ± std over folds and seeds)"
+    series = {
+        ENTRIES[m]: (
+            [stats.get((d, m), (np.nan,))[0] for d in datasets],
+            [np.nan_to_num(stats.get((d, m), (0, 0))[1]) for d in datasets],
+        )
+        for m in entries
+    }
+    title = "Graph benchmarks: accuracy (mean ± std over (seed, fold) cells)"
     png = bar_chart(csv_path.parent / "accuracy.png", datasets, series, title=title)
+    _paired_figure(csv_path.parent / "paired.png", rows, datasets, [m for m in entries if m != "untrained"], folds)
     return table, png
+
+
+def _paired_figure(path: Path, rows, datasets, entries, folds: int) -> None:
+    """Each entry minus the untrained control, per data set: mean and 95% interval, with the zero line."""
+    from .._plot import pyplot, save_png
+
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(max(6, 1.5 * len(datasets)), 4.2))
+    width = 0.8 / max(1, len(entries))
+    for k, m in enumerate(entries):
+        xs, means, errs = [], [], []
+        for i, d in enumerate(datasets):
+            got = paired_comparison(rows, d, m, "untrained", folds)
+            if got is not None and math.isfinite(got.se):
+                xs.append(i + (k - (len(entries) - 1) / 2) * width)
+                means.append(100 * got.mean)
+                errs.append(100 * (got.high - got.mean))
+        if xs:
+            ax.errorbar(xs, means, yerr=errs, fmt="o", ms=3, capsize=2, label=ENTRIES[m])
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xticks(range(len(datasets)), datasets, rotation=20 if len(datasets) > 3 else 0)
+    ax.set_ylabel("accuracy − untrained GIN (points)")
+    ax.grid(axis="y", alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, ncol=4, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
+    else:
+        ax.text(0.5, 0.5, "no rows paired with the untrained control", ha="center", transform=ax.transAxes)
+    ax.set_title(
+        "Paired difference to the untrained encoder (mean, 95% corrected-t interval)",
+        fontsize=10,
+        pad=8 + 12 * -(-len(entries) // 4),
+    )
+    fig.tight_layout()
+    save_png(fig, path, bbox_inches="tight")

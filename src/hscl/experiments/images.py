@@ -1,39 +1,78 @@
-"""Image benchmarks end to end: every method x seed as one ``hscl train`` job, collected into one table.
+"""Image benchmarks end to end: every method x seed as one ``hscl train`` job, with two controls, in one table.
 
 Protocol (SPEC.md section 5): each job pre-trains a ResNet on the training split less a class-balanced
 validation split, then fits a linear probe on frozen features whose settings are chosen on the validation split,
 and reports it on the test split once; a weighted kNN (k = 200 by default) on test is the cheap second number.
 Supervised methods (SCL, H-SCL, SupCon) see the training split's labels only; unsupervised ones (UCL, H-UCL) see
-the same images without labels.
+the same images without labels. Two controls go through the identical protocol and splits, per seed:
 
-``run`` writes ``OUT/runs/<method>-seed<S>/`` (the job's own folder: config, logs, checkpoints, metrics) and
-``OUT/results.csv`` (one row per method and seed, rewritten atomically after each job), and skips finished jobs;
-a job killed half-way resumes from its last checkpoint. ``write_report`` writes ``table.md``, ``accuracy.png``
-and ``curves.png`` (training loss and validation kNN per epoch).
+* ``untrained``: the same encoder, untrained (the initialisation of that seed, which every method starts from;
+  0 epochs), with the same probe and kNN;
+* ``raw-pixels``: the same probe (and kNN) on the flattened, standardised pixels.
+
+A seed fixes the initialisation, the batch order and the augmentations identically for every method
+(:mod:`hscl.training.images`), so per-seed differences isolate the loss: the report gives, per method, the
+paired comparison with each control, and the comparisons of the issue (H-SCL vs SCL in both configurations, SCL
+vs UCL, H-SCL vs H-UCL), each a 95% t interval over seeds and its verdict
+(:func:`hscl.evaluation.stats.seed_interval`). Standard deviations use ddof = 1.
+
+``run`` binds ``OUT`` to one resolved configuration (``OUT/settings.json``; a rerun with other settings is
+refused, naming them), writes ``OUT/runs/<method>-seed<S>/`` (the job's own folder: config, logs, checkpoints,
+metrics) and ``OUT/results.csv`` (one row per method or control and seed, with the configuration's fingerprint,
+rewritten atomically after each job), and skips finished jobs; a job killed half-way resumes from its last
+checkpoint. ``write_report`` writes ``table.md``, ``accuracy.png`` and ``curves.png`` (training loss and
+validation kNN per epoch).
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from .._io import atomic_write_text
 from .._plot import pyplot, save_png
+from ..losses.registry import DEFAULT_BETA, DEFAULT_TAU, TABLE_METHODS
 from ..losses.registry import METHODS as LOSS_METHODS
-from ._common import Manifest, bar_chart, load_results, read_rows, write_rows
+from ._common import Manifest, bar_chart, bind_settings, check_fingerprints, load_results, read_rows, write_rows
 
-__all__ = ["COLUMNS", "METHODS", "PUBLISHED", "run", "write_report"]
+__all__ = ["COLUMNS", "CONTROLS", "METHODS", "PAIRS", "PUBLISHED", "comparison_tables", "run", "write_report"]
 
-COLUMNS = ("dataset", "method", "seed", "linear_top1", "knn_top1", "linear_val_top1", "epochs", "train_images",
-           "seconds")  # fmt: skip
+COLUMNS = (
+    "dataset",
+    "method",
+    "seed",
+    "linear_top1",
+    "knn_top1",
+    "linear_val_top1",
+    "epochs",
+    "train_images",
+    "seconds",
+    "fingerprint",
+)
 
-#: The six methods of the tables (``hscl`` is an alias of ``hscl-beta`` and is not run twice).
-METHODS = {k: v for k, v in LOSS_METHODS.items() if k != "hscl"}
+#: The methods of the tables, in table order (both configurations of SCL and H-SCL; ``hscl`` is an alias).
+METHODS = {k: LOSS_METHODS[k] for k in TABLE_METHODS}
+
+#: The controls (rows of every table, run through the same protocol): name -> label.
+CONTROLS = {"untrained": "untrained encoder", "raw-pixels": "raw pixels"}
+
+#: The paired comparisons of the issue: (a, b, what a - b tests).
+PAIRS = (
+    ("hscl-beta", "scl", "H-SCL vs SCL"),
+    ("hscl-tau", "scl", "H-SCL vs SCL"),
+    ("hscl-beta-labels", "scl-labels", "H-SCL vs SCL"),
+    ("hscl-tau-labels", "scl-labels", "H-SCL vs SCL"),
+    ("scl", "ucl", "SCL vs UCL"),
+    ("scl-labels", "ucl", "SCL vs UCL"),
+    ("hscl-beta", "hucl", "H-SCL vs H-UCL"),
+    ("hscl-beta-labels", "hucl", "H-SCL vs H-UCL"),
+)
 
 #: Public reference numbers of SPEC.md section 6 (top-1 %, each from its own source and protocol).
 PUBLISHED = (
@@ -42,36 +81,77 @@ PUBLISHED = (
     "SimCLR / H-UCL (beta = 1), STL-10, ResNet-50 (HCL README): 80.15 / 87.44",
 )
 
+#: The (unused) method recorded in the controls' job configurations.
+_CONTROL_METHOD = TABLE_METHODS[0]
+
+#: Settings that change where data is read from or how fast, never a result: left out of the fingerprint.
+_NOT_RESULTS = ("method", "seed", "data_root", "download", "num_workers")
+
+
+def label(name: str) -> str:
+    """The table label of a method or control."""
+    return CONTROLS.get(name) or LOSS_METHODS[name].label
+
+
+def settings(config, *, experiment: str = "images", **extra) -> dict:
+    """The resolved configuration an output folder is bound to: every setting of ``config`` (an ``ImageConfig``)
+    that can change a result (the method and seed are per row), the budget rule, the probe and the controls."""
+    from ..evaluation.linear import DEFAULT_CS
+
+    fields = {k: v for k, v in dataclasses.asdict(config).items() if k not in _NOT_RESULTS}
+    return {
+        "experiment": experiment,
+        "config": fields,
+        "budget": "epochs = max(epochs, ceil(min_steps / ceil(train_images / batch_size))); controls: 0",
+        "hardening_defaults": {"beta": DEFAULT_BETA, "tau": DEFAULT_TAU},
+        "probe": {"Cs": list(DEFAULT_CS), "max_iter": 1000, "selection": "validation split"},
+        "controls": {"untrained": "same encoder and seed, 0 epochs", "raw-pixels": "flattened standardised pixels"},
+        **extra,
+    }
+
 
 def run(
     out: str | Path,
     *,
     dataset: str,
-    methods: Sequence[str] = tuple(METHODS),
-    seeds: Sequence[int] = (0, 1),
+    methods: Sequence[str] = TABLE_METHODS,
+    seeds: Sequence[int] = (0, 1, 2),
     preset: str = "cpu",
     overrides: dict | None = None,
+    controls: bool = True,
     progress: bool = True,
     train_fn=None,
 ) -> Path:
-    """Run every missing (method, seed) job on ``dataset`` with the ``preset`` (name or YAML file) updated by
-    ``overrides`` (``ImageConfig`` fields), and return the CSV's path."""
-    from ..training.images import ImageConfig, config_differences, load_preset, train_images
+    """Run every missing (method or control, seed) job on ``dataset`` with the ``preset`` (name or YAML file)
+    updated by ``overrides`` (``ImageConfig`` fields), and return the CSV's path. ``controls=False`` skips the
+    two controls (their rows are then missing from the table)."""
+    from ..training.images import ImageConfig, config_differences, load_preset, raw_pixel_probe, train_images
 
     unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        raise ValueError(f"unknown method(s) {unknown}; known: {', '.join(METHODS)}")
+    if unknown or not methods:
+        raise ValueError(f"methods must be a non-empty subset of {', '.join(METHODS)}; unknown: {unknown}")
     if not seeds:
         raise ValueError("seeds must hold at least one seed")
     base = {**load_preset(preset), **(overrides or {}), "dataset": dataset}
     for key in ("method", "seed"):
         base.pop(key, None)
-    # seed-major order: a partial run has every method for its first seeds
-    configs = {(m, s): ImageConfig(**base, method=m, seed=int(s)).validate() for s in seeds for m in methods}
+    template = ImageConfig(**base, method=_CONTROL_METHOD, seed=0).validate()
+    names = [*(CONTROLS if controls else ()), *methods]
+    # seed-major order: a partial run has the controls and every method for its first seeds
+    configs = {}
+    for s in seeds:
+        for m in names:
+            if m in CONTROLS:  # the method is never used at 0 epochs; the encoder's initialisation is the seed's
+                config = ImageConfig(**{**base, "epochs": 0, "min_steps": 0}, method=_CONTROL_METHOD, seed=int(s))
+            else:
+                config = ImageConfig(**base, method=m, seed=int(s))
+            configs[m, int(s)] = config.validate()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     csv_path = out / "results.csv"
-    rows = read_rows(csv_path, COLUMNS)
+    rows = read_rows(csv_path, COLUMNS)  # refuses a CSV of another layout before anything is bound
+    fp = bind_settings(out, settings(template))
+    check_fingerprints(rows, fp, csv_path)
     done = {(r["method"], r["seed"]) for r in rows if r["dataset"] == dataset}
     todo = [(m, s) for (m, s) in configs if (m, str(s)) not in done]
     manifest = Manifest(out / "run.json")
@@ -80,7 +160,7 @@ def run(
         config = configs[m, s]
         folder = out / "runs" / f"{m}-seed{s}"
         if progress:
-            print(f"[{len(rows) + 1}/{len(configs)}] {METHODS[m].label}, seed {s} -> {folder}", flush=True)
+            print(f"[{len(rows) + 1}/{len(configs)}] {label(m)}, seed {s} -> {folder}", flush=True)
         start = time.perf_counter()
         metrics_path = folder / "metrics.json"
         metrics = None
@@ -90,46 +170,124 @@ def run(
             if not saved.is_file() or config_differences(json.loads(saved.read_text()), config):
                 metrics = None
         if metrics is None:
-            metrics = train_fn(config, folder, progress=progress)
-        rows.append(dict(dataset=dataset, method=m, seed=s, linear_top1=f"{metrics['linear_top1']:.6f}",
-                         knn_top1=f"{metrics['knn_top1']:.6f}", linear_val_top1=f"{metrics['linear_val_top1']:.6f}",
-                         epochs=metrics["epochs"], train_images=metrics["train_images"],
-                         seconds=f"{time.perf_counter() - start:.1f}"))  # fmt: skip
+            job = raw_pixel_probe if m == "raw-pixels" else train_fn
+            metrics = job(config, folder, progress=progress)
+        rows.append(
+            dict(
+                dataset=dataset,
+                method=m,
+                seed=s,
+                linear_top1=f"{metrics['linear_top1']:.6f}",
+                knn_top1=f"{metrics['knn_top1']:.6f}",
+                linear_val_top1=f"{metrics['linear_val_top1']:.6f}",
+                epochs=metrics["epochs"],
+                train_images=metrics["train_images"],
+                seconds=f"{time.perf_counter() - start:.1f}",
+                fingerprint=fp,
+            )
+        )
         write_rows(csv_path, rows, COLUMNS)
         manifest.tick(len(rows), len(configs))
     return csv_path
 
 
+def _mean_std(values: Sequence[float]) -> str:
+    """``mean ± std`` in points (std with ddof = 1; none for one value)."""
+    v = 100 * np.asarray(values, dtype=np.float64)
+    return f"{v.mean():.1f} ± {v.std(ddof=1):.1f}" if v.size > 1 else f"{v.mean():.1f}"
+
+
+def _paired(a: Mapping, b: Mapping):
+    """The seed-paired comparison of two ``{seed: accuracy}`` maps (None when they share no seed)."""
+    from ..evaluation.stats import seed_interval
+
+    seeds = sorted(set(a) & set(b), key=str)
+    if not seeds:
+        return None
+    return seed_interval([a[s] - b[s] for s in seeds])
+
+
+def _interval(c) -> str:
+    """``+1.2 [-0.3, +2.7]`` in points (the mean alone when no interval exists)."""
+    if not np.isfinite(c.se):
+        return f"{100 * c.mean:+.1f}"
+    return f"{100 * c.mean:+.1f} [{100 * c.low:+.1f}, {100 * c.high:+.1f}]"
+
+
+def _versus(a: Mapping, b: Mapping) -> str:
+    c = _paired(a, b)
+    return "no common seed" if c is None else f"{_interval(c)} {c.verdict}"
+
+
+def comparison_tables(per_seed: Mapping[str, Mapping], *, metric: str = "linear probe top-1") -> list[str]:
+    """Markdown for one data set from ``{method or control: {seed: accuracy in [0, 1]}}``: the table of methods
+    and controls (mean ± std over seeds, ddof = 1; per method the seed-paired difference to each control with its
+    95% interval and verdict), then the comparisons of :data:`PAIRS` present."""
+    present_controls = [c for c in CONTROLS if c in per_seed]
+    methods = [m for m in per_seed if m not in CONTROLS]
+    head = f"| method | {metric} | seeds |" + "".join(f" vs {CONTROLS[c]} |" for c in present_controls)
+    lines = [head, "|---|---:|---:|" + "---|" * len(present_controls)]
+    dash = " — |" * len(present_controls)
+    for c in present_controls:
+        v = per_seed[c]
+        lines.append(f"| *control: {CONTROLS[c]}* | {_mean_std(list(v.values()))} | {len(v)} |{dash}")
+    for m in methods:
+        v = per_seed[m]
+        cells = "".join(f" {_versus(v, per_seed[c])} |" for c in present_controls)
+        lines.append(f"| {label(m)} | {_mean_std(list(v.values()))} | {len(v)} |{cells}")
+    pairs = [(a, b, what) for a, b, what in PAIRS if a in per_seed and b in per_seed]
+    if pairs:
+        lines += ["", "| comparison | a - b (points, 95% interval) | verdict | seeds |", "|---|---:|---|---:|"]
+        for a, b, what in pairs:
+            c = _paired(per_seed[a], per_seed[b])
+            cells = "— | no common seed | 0" if c is None else f"{_interval(c)} | {c.verdict} | {c.n}"
+            lines.append(f"| {what}: {label(a)} - {label(b)} | {cells} |")
+    return lines
+
+
+_VERDICT_NOTE = (
+    "Differences are paired by seed (same initialisation, batch order and augmentations for every method): the "
+    "mean difference in points and its 95% t interval over seeds (df = seeds - 1); 'better' / 'worse' when the "
+    "interval excludes zero, else 'no difference detected' (always so with one seed). Std over seeds with ddof = 1."
+)
+
+
 def write_report(csv_path: str | Path) -> tuple[Path, Path]:
-    """``table.md`` (linear probe and kNN top-1, mean ± std over seeds, per data set and method) and
-    ``accuracy.png``."""
+    """``table.md`` (per data set: the linear probe and kNN top-1 of every method and control, mean ± std over
+    seeds, the comparisons with the controls and of :data:`PAIRS`), ``accuracy.png`` and ``curves.png``."""
     csv_path = Path(csv_path)
-    rows, datasets, methods = load_results(csv_path, COLUMNS, tuple(METHODS))
-    stats = {}
+    names = (*CONTROLS, *METHODS)
+    rows, datasets, present = load_results(csv_path, COLUMNS, names)
+    check_fingerprints(rows, rows[0]["fingerprint"], csv_path)
+    acc = {
+        (d, m, key): {r["seed"]: float(r[key]) for r in rows if r["dataset"] == d and r["method"] == m}
+        for d in datasets
+        for m in present
+        for key in ("linear_top1", "knn_top1")
+    }
+    lines = []
     for d in datasets:
-        for m in methods:
-            sel = [r for r in rows if r["dataset"] == d and r["method"] == m]
-            if sel:
-                lin = 100 * np.array([float(r["linear_top1"]) for r in sel])
-                knn = 100 * np.array([float(r["knn_top1"]) for r in sel])
-                stats[d, m] = (lin.mean(), lin.std(), knn.mean(), knn.std(), len(sel))
-    lines = ["| data set | method | linear probe top-1 | kNN top-1 | seeds |", "|---|---|---:|---:|---:|"]
-    for d in datasets:
-        best = max(v[0] for (dd, _), v in stats.items() if dd == d)
-        for m in methods:
-            if (d, m) in stats:
-                lm, ls, km, ks, n = stats[d, m]
-                text = f"{lm:.1f} ± {ls:.1f}"
-                lines.append(f"| {Path(d).name} | {METHODS[m].label} | {f'**{text}**' if lm == best else text} | "
-                             f"{km:.1f} ± {ks:.1f} | {n} |")  # fmt: skip
-    epochs = sorted({r["epochs"] for r in rows})
-    images = sorted({r["train_images"] for r in rows})
+        here = [m for m in present if acc[d, m, "linear_top1"]]
+        epochs = sorted({r["epochs"] for r in rows if r["dataset"] == d and r["method"] in METHODS}, key=int)
+        images = sorted({r["train_images"] for r in rows if r["dataset"] == d}, key=int)
+        lines += [
+            f"## {Path(d).name}",
+            "",
+            f"{', '.join(epochs) or '0'} pre-training epochs on {', '.join(images)} training images; "
+            f"fingerprint {rows[0]['fingerprint']}.",
+            "",
+        ]
+        for key, metric in (("linear_top1", "linear probe top-1"), ("knn_top1", "kNN top-1")):
+            lines += [f"### {metric} (%) on test", ""]
+            lines += [*comparison_tables({m: acc[d, m, key] for m in here}, metric=metric), ""]
     lines += [
+        "Top-1 accuracy (%) on the test split, mean ± std over seeds. Linear probe: logistic regression on frozen "
+        "features, its C chosen on a validation split held out of train; kNN: weighted, on the same features. "
+        "Controls, through the same protocol and splits: the same encoder untrained (the seed's initialisation, "
+        "0 epochs) and the same probe on raw pixels. Supervised methods see the training labels; UCL and H-UCL "
+        "see the same images without labels (and, on STL-10, its unlabeled split too).",
         "",
-        f"Top-1 accuracy (%) on the test split, mean ± std over seeds; {', '.join(epochs)} pre-training epochs on "
-        f"{', '.join(images)} training images. Linear probe: logistic regression on frozen features, its C chosen "
-        "on a validation split held out of train; kNN: weighted, on the same features. Best linear probe per data "
-        "set in bold. Supervised methods see the training labels; UCL and H-UCL see the same images without labels.",
+        _VERDICT_NOTE,
         "",
         "Published reference numbers (other models, budgets and protocols; for orientation only):",
         "",
@@ -138,13 +296,29 @@ def write_report(csv_path: str | Path) -> tuple[Path, Path]:
     table = csv_path.parent / "table.md"
     atomic_write_text(table, "\n".join(lines) + "\n")
     groups = [f"{Path(d).name}: {kind}" for d in datasets for kind in ("linear probe", "kNN")]
-    missing = (np.nan, 0.0, np.nan, 0.0, 0)
-    full = {METHODS[m].label: ([x for d in datasets for x in np.take(stats.get((d, m), missing), [0, 2])],
-                               [x for d in datasets for x in np.take(stats.get((d, m), missing), [1, 3])])
-            for m in methods}  # fmt: skip
-    png = bar_chart(csv_path.parent / "accuracy.png", groups, full,
-                    title="Images: top-1 on test from frozen features (mean ± std over seeds)")  # fmt: skip
-    _learning_curves(csv_path.parent, methods)
+
+    def stat(d, m, key, fn):
+        v = 100 * np.array(list(acc[d, m, key].values()))
+        return fn(v) if v.size else np.nan
+
+    full = {
+        label(m): (
+            [stat(d, m, k, np.mean) for d in datasets for k in ("linear_top1", "knn_top1")],
+            [
+                stat(d, m, k, lambda v: v.std(ddof=1) if v.size > 1 else 0.0)
+                for d in datasets
+                for k in ("linear_top1", "knn_top1")
+            ],
+        )
+        for m in present
+    }
+    png = bar_chart(
+        csv_path.parent / "accuracy.png",
+        groups,
+        full,
+        title="Images: top-1 on test from frozen features (mean ± std over seeds)",
+    )
+    _learning_curves(csv_path.parent, [m for m in present if m in METHODS])
     return table, png
 
 
@@ -176,14 +350,14 @@ def _learning_curves(out: Path, methods: Sequence[str]) -> Path | None:
             epochs = sorted({e for log in logs for e, v in log.items() if key in v})
             if epochs:
                 means = [np.mean([log[e][key] for log in logs if key in log.get(e, {})]) * scale for e in epochs]
-                ax.plot([e + 1 for e in epochs], means, marker="o", ms=3, label=METHODS[m].label)
+                ax.plot([e + 1 for e in epochs], means, marker="o", ms=3, label=label(m))
     axes[0].set_ylabel("training loss (each method's own loss)")
     axes[1].set_ylabel("kNN top-1 on the validation split (%)")
     for ax in axes:
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-    axes[1].legend(fontsize=8)
+    axes[1].legend(fontsize=7)
     fig.suptitle("Images: learning curves (mean over seeds)", fontsize=10)
     fig.tight_layout()
     path = out / "curves.png"

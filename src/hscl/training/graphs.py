@@ -1,4 +1,13 @@
-"""Contrastive pre-training of a graph encoder on two augmented views per graph, and frozen embedding."""
+"""Contrastive pre-training of a graph encoder on two augmented views per graph, and frozen embedding.
+
+The graphs are collated once into flat tensors (:class:`_Collated`); each mini-batch is then cut out by index
+arithmetic on the node and edge offsets (the same tensors, in the same order, as PyG's ``DataLoader`` with the
+same shuffling generator, without collating ``Data`` objects every epoch). All views of a mini-batch are drawn in
+one :meth:`GraphAugment.apply` call, then go through the encoder one view at a time, as before: BatchNorm
+normalises each view with its own statistics. (One forward over all views together was measured slower on the
+CPU for the large graphs of DD and REDDIT-BINARY, whose activations then leave the caches, and no faster on
+NCI1; see ``benchmarks/README.md``.)
+"""
 
 from __future__ import annotations
 
@@ -12,11 +21,91 @@ from ..transforms.graph import GraphAugment
 __all__ = ["embed_graphs", "pretrain_graphs"]
 
 
-def _loader(graphs, batch_size, shuffle, seed):
-    from torch_geometric.loader import DataLoader
+class _Collated:
+    """Every graph's ``x`` and ``edge_index`` concatenated once (edges renumbered to the concatenation), with
+    node and edge offsets per graph, so that any list of graphs becomes a batch by index arithmetic."""
 
+    def __init__(self, graphs) -> None:
+        graphs = list(graphs)
+        if not graphs:
+            raise ValueError("no graphs given")
+        device = graphs[0].x.device
+        nodes = torch.tensor([g.x.shape[0] for g in graphs], dtype=torch.long, device=device)
+        edges = torch.tensor([g.edge_index.shape[1] for g in graphs], dtype=torch.long, device=device)
+        self.node_ptr = torch.cat([nodes.new_zeros(1), nodes.cumsum(0)])
+        self.edge_ptr = torch.cat([edges.new_zeros(1), edges.cumsum(0)])
+        self.nodes, self.edges = nodes, edges
+        self.x = torch.cat([g.x for g in graphs])
+        shift = torch.repeat_interleave(self.node_ptr[:-1], edges)
+        self.edge_index = torch.cat([g.edge_index for g in graphs], dim=1) + shift
+        self.num_graphs = len(graphs)
+        self.symmetric = _is_symmetric(self.edge_index, self.x.shape[0])
+
+    def batch(self, idx: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``(x, edge_index, batch)`` of the graphs ``idx`` in that order, as ``Batch.from_data_list`` makes it."""
+        device = self.x.device
+        idx = idx.to(device)
+        nodes, edges = self.nodes[idx], self.edges[idx]
+        graph = torch.arange(idx.numel(), device=device)
+        owner_n = torch.repeat_interleave(graph, nodes)
+        owner_e = torch.repeat_interleave(graph, edges)
+        node_shift = self.node_ptr[idx] - (nodes.cumsum(0) - nodes)  # old first node - new first node
+        edge_shift = self.edge_ptr[idx] - (edges.cumsum(0) - edges)
+        node_ids = torch.arange(owner_n.numel(), device=device) + node_shift[owner_n]
+        edge_ids = torch.arange(owner_e.numel(), device=device) + edge_shift[owner_e]
+        return self.x[node_ids], self.edge_index[:, edge_ids] - node_shift[owner_e], owner_n
+
+
+def _is_symmetric(edge_index: Tensor, num_nodes: int) -> bool:
+    """Whether every edge's reverse is an edge too (as a multiset): then so is it in every GraphCL view."""
+    src, dst = edge_index
+    forward = src * num_nodes + dst
+    if forward.numel() > 1 and not bool((forward[1:] >= forward[:-1]).all()):  # PyG's edges are usually sorted
+        forward = torch.sort(forward).values
+    return torch.equal(forward, torch.sort(dst * num_nodes + src).values)
+
+
+def _as_batch(x: Tensor, edge_index: Tensor, node_graph: Tensor, num_graphs: int, symmetric: bool = False):
+    """A PyG ``Batch``; ``symmetric`` (every edge's reverse is an edge) lets ``GINEncoder`` build one sparse
+    matrix for its forward and backward instead of two (other models ignore it)."""
+    from torch_geometric.data import Batch
+
+    out = Batch(x=x, edge_index=edge_index, batch=node_graph)
+    out._num_graphs = num_graphs
+    if symmetric:
+        out.symmetric = True
+    return out
+
+
+def _split_views(x, edge_index, node_graph, num_graphs: int, views: int, symmetric: bool) -> list:
+    """One ``Batch`` of ``num_graphs`` graphs per view, from the views laid out as in :meth:`GraphAugment.views`
+    (view ``v`` of graph ``i`` is graph ``v * num_graphs + i``, nodes in graph order)."""
+    starts = [0, *torch.bincount(node_graph // num_graphs, minlength=views).cumsum(0).tolist()]
+    edge_view = node_graph[edge_index[0]] // num_graphs
+    out = []
+    for v in range(views):
+        nodes = slice(starts[v], starts[v + 1])
+        edges = edge_index[:, edge_view == v] - starts[v]
+        out.append(_as_batch(x[nodes], edges, node_graph[nodes] - v * num_graphs, num_graphs, symmetric))
+    return out
+
+
+def _shuffled(n: int, seed: int) -> Tensor:
+    """The order in which PyG's (torch's) ``DataLoader(shuffle=True, generator=Generator().manual_seed(seed))``
+    visits ``n`` items: the loader's iterator first draws one int64 base seed from the generator, then its
+    ``RandomSampler`` draws ``randperm(n)``. Keeping it keeps the mini-batches of earlier runs."""
     gen = torch.Generator().manual_seed(seed)
-    return DataLoader(list(graphs), batch_size=batch_size, shuffle=shuffle, generator=gen if shuffle else None)
+    torch.empty((), dtype=torch.int64).random_(generator=gen)
+    return torch.randperm(n, generator=gen)
+
+
+def _loader(graphs, batch_size: int, shuffle: bool, seed: int):
+    """Mini-batches ``(graph indices, Batch)`` of ``graphs`` (a list or a :class:`_Collated`): in order, or in
+    the order of :func:`_shuffled` under ``seed``."""
+    data = graphs if isinstance(graphs, _Collated) else _Collated(graphs)
+    order = _shuffled(data.num_graphs, seed) if shuffle else torch.arange(data.num_graphs)
+    for idx in order.split(batch_size):
+        yield idx, _as_batch(*data.batch(idx), idx.numel(), data.symmetric)
 
 
 def pretrain_graphs(
@@ -39,16 +128,20 @@ def pretrain_graphs(
     ``labels`` are those the loss may see (``None`` for unsupervised methods); they are attached to ``graphs``
     in order, so only the graphs given here (the training folds) ever reach the loss. Returns the mean loss
     per epoch. ``on_epoch_end(epoch, model)`` runs after each epoch (e.g. diagnostics).
+
+    The mini-batches (shuffled by a generator seeded from ``seed`` and the epoch) and the views (a generator
+    seeded from ``seed``) depend on nothing else, neither the loss nor the labels, so methods compared under one
+    seed see the same batches and views. A mini-batch of fewer than two graphs is skipped. Each view of a
+    mini-batch goes through ``model`` as one PyG ``Batch`` (``z[:, v] = model(view v)``).
     """
     if isinstance(views, bool) or not isinstance(views, int) or views < 2:
         raise ValueError(f"views must be an int >= 2, got {views!r}")
-    if labels is not None and len(labels) != len(graphs):
-        raise ValueError(f"labels must have one entry per graph: {len(graphs)}, got {len(labels)}")
-    items = []
-    for i, g in enumerate(graphs):
-        g = g.clone()
-        g.y = labels[i].view(1) if labels is not None else torch.zeros(1, dtype=torch.long)
-        items.append(g)
+    graphs = list(graphs)
+    if labels is not None:
+        if len(labels) != len(graphs):
+            raise ValueError(f"labels must have one entry per graph: {len(graphs)}, got {len(labels)}")
+        labels = torch.as_tensor(labels).view(len(graphs))
+    data = _Collated(graphs)
     torch.manual_seed(seed)
     augment = GraphAugment(ratio=augment_ratio, generator=torch.Generator().manual_seed(seed + 1))
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
@@ -56,16 +149,19 @@ def pretrain_graphs(
     for epoch in range(epochs):
         model.train()
         total, count = 0.0, 0
-        for batch in _loader(items, batch_size, True, seed + 1000 * epoch):
-            if batch.num_graphs < 2:
+        for idx, batch in _loader(data, batch_size, True, seed + 1000 * epoch):
+            b = batch.num_graphs
+            if b < 2:
                 continue
-            z = torch.stack([model(augment(batch)) for _ in range(views)], dim=1)
-            loss = loss_fn(z, batch.y if labels is not None else None)
+            x, edge_index, node_graph = augment.apply(batch.x, batch.edge_index, batch.batch, b, views=views)
+            per_view = _split_views(x, edge_index, node_graph, b, views, data.symmetric)
+            z = torch.stack([model(view) for view in per_view], dim=1)
+            loss = loss_fn(z, labels[idx] if labels is not None else None)
             opt.zero_grad()
             loss.backward()
             opt.step()
-            total += loss.item() * batch.num_graphs
-            count += batch.num_graphs
+            total += loss.item() * b
+            count += b
         history.append(total / max(count, 1))
         if on_epoch_end is not None:
             on_epoch_end(epoch, model)
@@ -78,6 +174,6 @@ def embed_graphs(model: nn.Module, graphs, *, batch_size: int = 256) -> Tensor:
     was = model.training
     model.eval()
     try:
-        return torch.cat([model.features(b) for b in _loader(graphs, batch_size, False, 0)]).cpu()
+        return torch.cat([model.features(b) for _, b in _loader(graphs, batch_size, False, 0)]).cpu()
     finally:
         model.train(was)

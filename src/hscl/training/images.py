@@ -5,8 +5,19 @@ checkpoints, CSV logs, a progress bar, seeding; then the evaluation of SPEC.md s
 ``train_images(config)`` runs a whole job: data (decoded once, memory-mapped), a class-balanced validation split
 held out of train, pre-training with the batched SimCLR augmentation on the training device, a weighted kNN
 monitor each epoch, and at the end a linear probe selected on validation and reported on test, and kNN on test.
-It writes ``OUT/metrics.json`` and ``OUT/config.yaml`` (atomically), logs, and checkpoints; run again with the
+It writes ``OUT/metrics.json`` and ``OUT/config.json`` (atomically), logs, and checkpoints; run again with the
 same OUT and configuration it resumes from ``OUT/checkpoints/last.ckpt``.
+
+Budget rule (fixed before any test number is seen, the same for every method of a data set):
+``epochs = max(config.epochs, ceil(config.min_steps / steps_per_epoch))`` with ``steps_per_epoch`` the optimizer
+steps of one pass over the labeled training images (``ceil(n_train / batch_size)`` on one process), so that a
+small data set still gets ``min_steps`` optimizer steps (:func:`budget_epochs`). ``epochs = 0`` trains nothing:
+the untrained-encoder control, evaluated by the same probe and kNN.
+
+Pairing (SPEC.md section 5): a seed fixes the encoder's initialisation (seeded right before it is built, before
+the loss), the batch order (a permutation drawn from (seed, epoch) alone) and the augmentations (drawn from (seed,
+process rank, optimizer step) alone), so that two methods with the same seed differ only in the loss.
+:func:`raw_pixel_probe` is the raw-pixel control: the same probe on flattened pixels, same splits.
 """
 
 from __future__ import annotations
@@ -15,6 +26,7 @@ import dataclasses
 import json
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +42,15 @@ from ..losses.registry import METHODS, make_loss
 from ..models import ResNetEncoder
 from ..transforms.image import SimCLRAugment, to_float_images
 
-__all__ = ["ImageConfig", "ImageContrastive", "config_differences", "load_preset", "train_images"]
+__all__ = [
+    "ImageConfig",
+    "ImageContrastive",
+    "budget_epochs",
+    "config_differences",
+    "load_preset",
+    "raw_pixel_probe",
+    "train_images",
+]
 
 
 @dataclass
@@ -39,7 +59,8 @@ class ImageConfig:
     method: str = "hscl-beta"
     beta: float | None = None
     tau: float | None = None
-    epochs: int = 5
+    epochs: int = 5  # 0: no pre-training (the untrained-encoder control)
+    min_steps: int = 0  # the budget rule: at least this many optimizer steps (see budget_epochs); 0: off
     batch_size: int = 256
     optimizer: str = "adam"  # "adam" (the paper's) or "sgd" (momentum 0.9, warm-up, cosine)
     lr: float = 1e-3
@@ -67,15 +88,19 @@ class ImageConfig:
     download: bool = False
 
     # what may differ between a run and its resumption
-    RESUMABLE = ("epochs", "devices", "num_nodes", "num_workers", "accelerator", "data_root", "download")
+    RESUMABLE = ("epochs", "min_steps", "devices", "num_nodes", "num_workers", "accelerator", "data_root", "download")
 
     def validate(self) -> ImageConfig:
         if self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r}; known: {', '.join(METHODS)}")
-        for name in ("epochs", "batch_size", "depth", "width", "hidden", "projection", "views", "devices", "knn_k"):
+        for name in ("batch_size", "depth", "width", "hidden", "projection", "views", "devices", "knn_k"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        for name in ("epochs", "min_steps"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be an int >= 0 (epochs 0: the untrained control), got {value!r}")
         if self.views < 2:
             raise ValueError(f"views must be >= 2 (one positive per anchor at least), got {self.views}")
         if self.optimizer not in ("adam", "sgd"):
@@ -106,6 +131,50 @@ def load_preset(name_or_file: str) -> dict:
     if not isinstance(data, dict) or unknown:
         raise ValueError(f"{path}: unknown setting(s) {unknown}; known: {', '.join(sorted(fields))}")
     return data
+
+
+def budget_epochs(epochs: int, min_steps: int, train_images: int, batch_size: int, world_size: int = 1) -> int:
+    """The budget rule: ``max(epochs, ceil(min_steps / steps_per_epoch))`` with ``steps_per_epoch =
+    ceil(ceil(train_images / world_size) / batch_size)`` (one optimizer step per batch, the last batch kept);
+    ``epochs = 0`` stays 0 (the untrained control).
+
+    >>> budget_epochs(5, 300, 1800, 256)   # 8 steps an epoch: 38 epochs give 304 >= 300 steps
+    38
+    >>> budget_epochs(5, 300, 45000, 256)  # 176 steps an epoch: the preset's 5 epochs already exceed 300
+    5
+    """
+    for name, value, low in (
+        ("epochs", epochs, 0),
+        ("min_steps", min_steps, 0),
+        ("train_images", train_images, 1),
+        ("batch_size", batch_size, 1),
+        ("world_size", world_size, 1),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+            raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+    if epochs == 0:
+        return 0
+    steps_per_epoch = math.ceil(math.ceil(train_images / world_size) / batch_size)
+    return max(int(epochs), math.ceil(min_steps / steps_per_epoch))
+
+
+class _EpochShuffle(torch.utils.data.Sampler):
+    """A permutation of ``range(n)`` drawn from (seed, epoch) alone: the same batch order for every method with
+    the same seed, also after a resume (Lightning calls ``set_epoch`` at the start of every epoch)."""
+
+    def __init__(self, n: int, seed: int) -> None:
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self):
+        state = np.random.SeedSequence([self.seed, self.epoch]).generate_state(2)
+        gen = torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+        return iter(torch.randperm(self.n, generator=gen).tolist())
 
 
 class _Images(torch.utils.data.Dataset):
@@ -144,9 +213,15 @@ class ImageContrastive(pl.LightningModule):
         """Frozen representations of un-augmented images."""
         return self.encoder.features(self.normalize(to_float_images(images)))
 
+    def augment_seed(self) -> int:
+        """The augmentation seed of this optimizer step: drawn from (seed, process rank, step) alone."""
+        rank = self.trainer.global_rank if self._trainer is not None else 0
+        state = np.random.SeedSequence([self.config.seed, rank, self.global_step]).generate_state(2)
+        return int(state[0]) << 31 | int(state[1]) >> 1
+
     def training_step(self, batch, batch_idx):
         images, labels = batch
-        views = self.augment(images, views=self.config.views)  # [B, V, 3, S, S]
+        views = self.augment(images, views=self.config.views, seed=self.augment_seed())  # [B, V, 3, S, S]
         b, v = views.shape[:2]
         z = self.encoder(self.normalize(views.flatten(0, 1))).view(b, v, -1)
         loss = self.loss(z, labels if self.supervised else None)
@@ -159,7 +234,7 @@ class ImageContrastive(pl.LightningModule):
             return torch.optim.Adam(self.parameters(), lr=c.lr, weight_decay=c.weight_decay)
         opt = torch.optim.SGD(self.parameters(), lr=c.lr, momentum=0.9, weight_decay=c.weight_decay)
         steps = max(1, self.trainer.estimated_stepping_batches)
-        per_epoch = steps / max(1, c.epochs)
+        per_epoch = steps / max(1, getattr(self.trainer, "max_epochs", None) or c.epochs)
         warm = c.warmup_epochs * per_epoch
 
         def schedule(step: int) -> float:
@@ -176,8 +251,10 @@ def _features(module: ImageContrastive, images: np.ndarray, batch: int = 512) ->
     was = module.training
     module.eval()
     try:
-        out = [module.embed(torch.from_numpy(np.array(images[i : i + batch])).to(module.device)).float().cpu()
-               for i in range(0, len(images), batch)]  # fmt: skip
+        out = [
+            module.embed(torch.from_numpy(np.array(images[i : i + batch])).to(module.device)).float().cpu()
+            for i in range(0, len(images), batch)
+        ]
     finally:
         module.train(was)
     return torch.cat(out)
@@ -194,8 +271,9 @@ class KNNMonitor(pl.Callback):
     def on_train_epoch_end(self, trainer, module) -> None:
         if not trainer.is_global_zero:
             return
-        acc = knn_accuracy(_features(module, self.train[0]), self.train[1], _features(module, self.val[0]),
-                           self.val[1], k=self.k)  # fmt: skip
+        acc = knn_accuracy(
+            _features(module, self.train[0]), self.train[1], _features(module, self.val[0]), self.val[1], k=self.k
+        )
         module.log("val/knn_top1", acc, rank_zero_only=True)
 
 
@@ -222,14 +300,19 @@ def _diagnostics_callback(module: ImageContrastive, out: Path, train_all, train_
     n = min(config.diagnostics, len(train_idx))
     keep = train_idx if n == len(train_idx) else train_idx[balanced_split(labels, n / len(train_idx), seed=7)[1]]
     keep = np.sort(keep)
-    data = (torch.from_numpy(np.array(train_all.images[keep])),
-            torch.as_tensor(train_all.labels[keep], dtype=torch.long))  # fmt: skip
+    data = (
+        torch.from_numpy(np.array(train_all.images[keep])),
+        torch.as_tensor(train_all.labels[keep], dtype=torch.long),
+    )
 
     def views(x: torch.Tensor) -> torch.Tensor:
         return module.normalize(module.augment(x.to(module.device), views=1)[:, 0])
 
-    recorder = DiagnosticsRecorder(out / "diagnostics", temperature=config.temperature,
-                                   title=f"({Path(config.dataset).name}, trained with {config.method})")  # fmt: skip
+    recorder = DiagnosticsRecorder(
+        out / "diagnostics",
+        temperature=config.temperature,
+        title=f"({Path(config.dataset).name}, trained with {config.method})",
+    )
     return DiagnosticsCallback(recorder, data, augment=views, model=lambda m: m.encoder)
 
 
@@ -250,8 +333,11 @@ def config_differences(saved: dict, config: ImageConfig) -> list[str]:
     """The settings (outside ``ImageConfig.RESUMABLE``) in which a saved ``config.json`` differs from ``config``;
     a setting the saved file lacks (written by an older hscl) counts as its default."""
     defaults = {f.name: f.default for f in dataclasses.fields(ImageConfig)}
-    return sorted(k for k, v in dataclasses.asdict(config).items()
-                  if k not in ImageConfig.RESUMABLE and saved.get(k, defaults[k]) != v)  # fmt: skip
+    return sorted(
+        k
+        for k, v in dataclasses.asdict(config).items()
+        if k not in ImageConfig.RESUMABLE and saved.get(k, defaults[k]) != v
+    )
 
 
 def _check_out(out: Path, config: ImageConfig) -> None:
@@ -272,75 +358,155 @@ def _check_out(out: Path, config: ImageConfig) -> None:
             )
 
 
-def train_images(config: ImageConfig, out: str | os.PathLike, *, progress: bool = True) -> dict:
-    """Run a whole image job (see the module docstring) and return the metrics written to ``OUT/metrics.json``."""
-    config.validate()
-    out = Path(out)
-    _check_out(out, config)  # before any data is read or anything written
-    pl.seed_everything(config.seed, workers=True, verbose=False)
-    splits = load_image_splits(config.dataset, data_root=config.data_root, download_missing=config.download,
-                               progress=progress)  # fmt: skip
-    train_all, test = splits["train"], splits["test"]
+def _splits(config: ImageConfig, progress: bool):
+    """The data and the split indices of a job: (splits, train_idx, val_idx), identical for every method and for
+    the controls of one seed (the validation split is drawn with ``seed``, the training subset with ``seed + 1``)."""
+    splits = load_image_splits(
+        config.dataset, data_root=config.data_root, download_missing=config.download, progress=progress
+    )
+    train_all = splits["train"]
     train_idx, val_idx = balanced_split(train_all.labels, config.val_fraction, seed=config.seed)
     if config.train_subset is not None and config.train_subset < len(train_idx):
         # a class-balanced subset of the training split (the validation and test splits stay whole)
         fraction = config.train_subset / len(train_idx)
         _, keep = balanced_split(train_all.labels[train_idx], fraction, seed=config.seed + 1)
         train_idx = train_idx[keep]
-    pretrain_idx = train_idx
+    return splits, train_idx, val_idx
+
+
+def _device(config: ImageConfig) -> torch.device:
+    """Where the untrained control embeds (no Trainer runs): the GPU when the config would train on one."""
+    gpu = config.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
+    return torch.device("cuda" if gpu else "cpu")
+
+
+def train_images(
+    config: ImageConfig, out: str | os.PathLike, *, progress: bool = True, callbacks: Sequence = ()
+) -> dict:
+    """Run a whole image job (see the module docstring) and return the metrics written to ``OUT/metrics.json``.
+
+    ``callbacks``: extra Lightning callbacks (for instance to record batches). With ``config.epochs = 0`` nothing
+    is trained: the untrained encoder (same seed, same initialisation) goes through the same evaluation."""
+    config.validate()
+    out = Path(out)
+    _check_out(out, config)  # before any data is read or anything written
+    pl.seed_everything(config.seed, workers=True, verbose=False)
+    splits, train_idx, val_idx = _splits(config, progress)
+    train_all, test = splits["train"], splits["test"]
+    world = config.devices * config.num_nodes
+    epochs = budget_epochs(config.epochs, config.min_steps, len(train_idx), config.batch_size, world)
     size = config.size or train_all.images.shape[1]
     sample = to_float_images(torch.from_numpy(np.array(train_all.images[train_idx[:5000]])))
     mean, std = sample.mean(dim=(0, 2, 3)).tolist(), sample.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist()
+    torch.manual_seed(config.seed)  # the initialisation depends on the seed alone (the encoder is built first)
     module = ImageContrastive(config, mean, std, size)
-    pretrain_set = _Images(train_all.images, train_all.labels, pretrain_idx)
+    pretrain_set = _Images(train_all.images, train_all.labels, train_idx)
     unlabeled = splits.get("unlabeled")
     if unlabeled is not None and config.use_unlabeled and not METHODS[config.method].supervised:
         extra = _Images(unlabeled.images, unlabeled.labels, np.arange(len(unlabeled.labels)))
         pretrain_set = torch.utils.data.ConcatDataset([pretrain_set, extra])
-    loader = torch.utils.data.DataLoader(pretrain_set,
-                                         batch_size=config.batch_size, shuffle=True, drop_last=False,
-                                         num_workers=config.num_workers)  # fmt: skip
     atomic_write_text(out / "config.json", json.dumps(dataclasses.asdict(config), indent=1) + "\n")
-    from lightning.pytorch.callbacks import ModelCheckpoint
-
-    callbacks = [
-        ModelCheckpoint(dirpath=out / "checkpoints", save_last=True, save_top_k=0),
-        KNNMonitor(train_all.images[train_idx], train_all.labels[train_idx], train_all.images[val_idx],
-                   train_all.labels[val_idx], config.knn_k),
-    ]  # fmt: skip
-    if config.diagnostics:
-        callbacks.append(_diagnostics_callback(module, out, train_all, train_idx, config))
-    strategy = "ddp" if config.devices * config.num_nodes > 1 else "auto"
-    trainer = pl.Trainer(max_epochs=config.epochs, accelerator=config.accelerator, devices=config.devices,
-                         num_nodes=config.num_nodes, strategy=strategy, precision=config.precision,
-                         callbacks=callbacks, logger=_loggers(out), default_root_dir=out,
-                         enable_progress_bar=progress, enable_model_summary=False, log_every_n_steps=10,
-                         plugins=[_atomic_checkpoint_io()],
-                         deterministic=False)  # fmt: skip
-    last = out / "checkpoints" / "last.ckpt"
-    trainer.fit(module, loader, ckpt_path=str(last) if last.is_file() else None)
-    if not trainer.is_global_zero:
-        return {}
+    if epochs == 0:
+        module.to(_device(config))
+    else:
+        module = _fit(module, config, out, epochs, pretrain_set, train_all, train_idx, val_idx, callbacks, progress)
+        if module is None:
+            return {}
     tr = _features(module, train_all.images[train_idx])
     va = _features(module, train_all.images[val_idx])
     te = _features(module, test.images)
-    probe = linear_probe(tr.numpy(), train_all.labels[train_idx], va.numpy(), train_all.labels[val_idx],
-                         te.numpy(), test.labels)  # fmt: skip
-    metrics = {
+    metrics = _evaluate(config, tr, va, te, train_all.labels[train_idx], train_all.labels[val_idx], test.labels)
+    metrics.update(epochs=epochs, pretrain_images=len(pretrain_set) if epochs else 0)
+    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=1) + "\n")
+    return metrics
+
+
+def _fit(module, config, out, epochs, pretrain_set, train_all, train_idx, val_idx, callbacks, progress):
+    """Pre-train ``module`` for ``epochs`` (resuming from ``OUT/checkpoints/last.ckpt``); the trained module on
+    rank 0, None on the other ranks."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    distributed = config.devices * config.num_nodes > 1
+    if distributed:  # Lightning swaps in a DistributedSampler seeded with the seed, reshuffled per epoch
+        options = {"shuffle": True}
+    else:
+        options = {"sampler": _EpochShuffle(len(pretrain_set), config.seed)}
+    loader = torch.utils.data.DataLoader(
+        pretrain_set, batch_size=config.batch_size, drop_last=False, num_workers=config.num_workers, **options
+    )
+    callbacks = [
+        ModelCheckpoint(dirpath=out / "checkpoints", save_last=True, save_top_k=0),
+        KNNMonitor(
+            train_all.images[train_idx],
+            train_all.labels[train_idx],
+            train_all.images[val_idx],
+            train_all.labels[val_idx],
+            config.knn_k,
+        ),
+        *callbacks,
+    ]
+    if config.diagnostics:
+        callbacks.append(_diagnostics_callback(module, out, train_all, train_idx, config))
+    trainer = pl.Trainer(
+        max_epochs=epochs,
+        accelerator=config.accelerator,
+        devices=config.devices,
+        num_nodes=config.num_nodes,
+        strategy="ddp" if distributed else "auto",
+        precision=config.precision,
+        callbacks=callbacks,
+        logger=_loggers(out),
+        default_root_dir=out,
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        log_every_n_steps=10,
+        plugins=[_atomic_checkpoint_io()],
+        deterministic=False,
+    )
+    last = out / "checkpoints" / "last.ckpt"
+    trainer.fit(module, loader, ckpt_path=str(last) if last.is_file() else None)
+    return module if trainer.is_global_zero else None
+
+
+def _evaluate(config: ImageConfig, tr, va, te, train_y, val_y, test_y) -> dict:
+    """The evaluation of SPEC.md section 5 on features of the train, validation and test splits: the linear probe
+    (C chosen on validation, reported on test) and the weighted kNN on test."""
+    probe = linear_probe(tr.numpy(), train_y, va.numpy(), val_y, te.numpy(), test_y)
+    return {
         "linear_top1": probe["linear_top1"],
         "linear_val_top1": probe["val_top1"],
         "linear_C": probe["C"],
-        "knn_top1": knn_accuracy(
-            tr, torch.as_tensor(train_all.labels[train_idx]), te, torch.as_tensor(test.labels), k=config.knn_k
-        ),
+        "knn_top1": knn_accuracy(tr, torch.as_tensor(train_y), te, torch.as_tensor(test_y), k=config.knn_k),
         "method": config.method,
         "dataset": config.dataset,
         "seed": config.seed,
-        "epochs": config.epochs,
-        "train_images": len(train_idx),
-        "pretrain_images": len(pretrain_set),
-        "val_images": len(val_idx),
-        "test_images": len(test.labels),
+        "train_images": len(train_y),
+        "val_images": len(val_y),
+        "test_images": len(test_y),
     }
-    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=1) + "\n")
+
+
+def raw_pixel_probe(config: ImageConfig, out: str | os.PathLike | None = None, *, progress: bool = True) -> dict:
+    """The raw-pixel control: the linear probe and the kNN of :func:`train_images` on the flattened pixels (the
+    probe standardises them with train statistics; the kNN sees them standardised the same way), on the same
+    train / validation / test split as the methods of ``config.seed``. Writes ``OUT/metrics.json`` and
+    ``OUT/config.json`` when ``out`` is given; ``metrics["method"]`` is ``"raw-pixels"``."""
+    config.validate()
+    if out is not None:
+        out = Path(out)
+        _check_out(out, config)
+    splits, train_idx, val_idx = _splits(config, progress)
+    train_all, test = splits["train"], splits["test"]
+
+    def flat(images) -> torch.Tensor:
+        return torch.from_numpy(np.asarray(images, dtype=np.float32).reshape(len(images), -1))
+
+    tr, va, te = flat(train_all.images[train_idx]), flat(train_all.images[val_idx]), flat(test.images)
+    mean, std = tr.mean(0), tr.std(0).clamp_min(1e-6)
+    tr, va, te = ((a - mean) / std for a in (tr, va, te))
+    metrics = _evaluate(config, tr, va, te, train_all.labels[train_idx], train_all.labels[val_idx], test.labels)
+    metrics.update(method="raw-pixels", epochs=0, pretrain_images=0)
+    if out is not None:
+        atomic_write_text(out / "config.json", json.dumps(dataclasses.asdict(config), indent=1) + "\n")
+        atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=1) + "\n")
     return metrics

@@ -1,0 +1,254 @@
+"""Graph pre-training: the GIN encoder computes what PyG's GINConv computes (same init, same forward and gradients),
+the mini-batches are the ones PyG's DataLoader would make, and methods compared under one seed see the same
+batches and views (pairing), with deterministic results, labels attached in order, singleton batches skipped."""
+
+import hashlib
+
+import pytest
+import torch
+from torch import nn
+
+from hscl.datasets.tu import load_tu
+from hscl.losses.registry import make_loss
+from hscl.models import GINEncoder
+from hscl.models.gin import Adjacency
+from hscl.training import embed_graphs, pretrain_graphs
+from hscl.training.graphs import _Collated, _is_symmetric, _loader, _shuffled
+
+# small batches of two classes can hold one class only: H-SCL then has no anchor and says so
+pytestmark = pytest.mark.filterwarnings("ignore:.*no valid anchor in this batch:RuntimeWarning")
+
+
+class PyGEncoder(nn.Module):
+    """The encoder as it was written with torch_geometric (GINConv, eps = 0, global_add_pool): the reference."""
+
+    def __init__(self, in_features, hidden=32, layers=3, projection=None, eps=0.0):
+        super().__init__()
+        from torch_geometric.nn import GINConv
+
+        out = hidden * layers
+        projection = out if projection is None else projection
+        dims = [in_features] + [hidden] * layers
+        self.convs = nn.ModuleList(
+            GINConv(nn.Sequential(nn.Linear(a, hidden), nn.ReLU(), nn.Linear(hidden, hidden)), eps=eps)
+            for a in dims[:-1]
+        )
+        self.norms = nn.ModuleList(nn.BatchNorm1d(hidden) for _ in range(layers))
+        self.head = nn.Sequential(nn.Linear(out, out), nn.ReLU(inplace=True), nn.Linear(out, projection))
+
+    def features(self, batch):
+        from torch_geometric.nn import global_add_pool
+
+        x, pooled = batch.x, []
+        for conv, norm in zip(self.convs, self.norms, strict=True):
+            x = norm(conv(x, batch.edge_index).relu())
+            pooled.append(global_add_pool(x, batch.batch, size=batch.num_graphs))
+        return torch.cat(pooled, dim=1)
+
+    def forward(self, batch):
+        return self.head(self.features(batch))
+
+
+@pytest.fixture(scope="module")
+def mutag(tmp_path_factory):
+    return load_tu("MUTAG", cache=tmp_path_factory.mktemp("c"))
+
+
+def _pyg_batch(graphs):
+    from torch_geometric.data import Batch
+
+    return Batch.from_data_list(list(graphs))
+
+
+def _directed_batch(seed=0, graphs=5, features=9):
+    """Random directed graphs (no reverse edges guaranteed, unsorted edges, a repeated edge, isolated nodes)."""
+    from torch_geometric.data import Batch, Data
+
+    g = torch.Generator().manual_seed(seed)
+    data = []
+    for _ in range(graphs):
+        n = int(torch.randint(3, 12, (1,), generator=g))
+        e = torch.randint(n, (2, 3 * n), generator=g)
+        e = torch.cat([e, e[:, :1]], dim=1)
+        data.append(Data(x=torch.randn(n, features, generator=g), edge_index=e))
+    return Batch.from_data_list(data)
+
+
+def test_same_initialisation_and_state_dict_keys_as_ginconv(mutag):
+    torch.manual_seed(3)
+    ref = PyGEncoder(mutag.num_features)
+    torch.manual_seed(3)
+    new = GINEncoder(mutag.num_features)
+    assert list(new.state_dict()) == list(ref.state_dict())
+    for (k, a), b in zip(ref.state_dict().items(), new.state_dict().values(), strict=True):
+        assert torch.equal(a, b), k
+
+
+@pytest.mark.parametrize("in_features", [7, 50])  # aggregate first, and project first (in > hidden)
+@pytest.mark.parametrize("train", [True, False])
+def test_forward_and_gradients_match_ginconv(mutag, in_features, train):
+    batch = _pyg_batch(list(mutag)[:40])
+    if in_features != batch.x.shape[1]:
+        batch.x = torch.randn(batch.x.shape[0], in_features, generator=torch.Generator().manual_seed(0))
+    ref = PyGEncoder(in_features, hidden=32, layers=3, projection=16)
+    new = GINEncoder(in_features, hidden=32, layers=3, projection=16)
+    new.load_state_dict(ref.state_dict())
+    ref.train(train)
+    new.train(train)
+    zr, zn = ref(batch), new(batch)
+    assert torch.allclose(zn, zr, rtol=1e-5, atol=1e-5 * float(zr.detach().abs().max()))
+    assert torch.allclose(new.features(batch), ref.features(batch), rtol=1e-5, atol=1e-4)
+    # in float64 the two agree to rounding, gradients included
+    ref, new = ref.double(), new.double()
+    batch.x = batch.x.double()
+    weights = torch.randn(zr.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    (ref(batch) * weights).sum().backward()
+    (new(batch) * weights).sum().backward()
+    for (name, a), b in zip(ref.named_parameters(), new.parameters(), strict=True):
+        assert torch.allclose(b.grad, a.grad, rtol=1e-9, atol=1e-9), name
+    if train:  # the BatchNorm running statistics are updated alike
+        for a, b in zip(ref.norms, new.norms, strict=True):
+            assert torch.allclose(a.running_mean, b.running_mean) and torch.allclose(a.running_var, b.running_var)
+
+
+def test_directed_edges_and_nonzero_eps_match_ginconv():
+    batch = _directed_batch()
+    assert not _is_symmetric(batch.edge_index, batch.x.shape[0])
+    ref = PyGEncoder(9, hidden=8, layers=2, eps=0.3).double()
+    new = GINEncoder(9, hidden=8, layers=2).double()
+    new.load_state_dict(ref.state_dict())  # eps (0.3) comes with the state
+    batch.x = batch.x.double().requires_grad_(True)
+    (ref(batch) ** 2).sum().backward()
+    grad_ref = batch.x.grad.clone()
+    batch.x.grad = None
+    (new(batch) ** 2).sum().backward()
+    assert torch.allclose(batch.x.grad, grad_ref, rtol=1e-9, atol=1e-9)
+    for (name, a), b in zip(ref.named_parameters(), new.parameters(), strict=True):
+        assert torch.allclose(b.grad, a.grad, rtol=1e-9, atol=1e-9), name
+
+
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_adjacency_is_i_plus_a_with_its_transpose_as_gradient(symmetric):
+    batch = _directed_batch(seed=1)
+    n = batch.x.shape[0]
+    edge_index = batch.edge_index
+    if symmetric:
+        edge_index = torch.cat([edge_index, edge_index.flip(0)], dim=1)
+        assert _is_symmetric(edge_index, n)
+    dense = torch.eye(n, dtype=torch.float64)
+    dense.index_put_((edge_index[1], edge_index[0]), torch.ones(edge_index.shape[1], dtype=torch.float64), True)
+    h = torch.randn(n, 4, dtype=torch.float64, requires_grad=True)
+    out = Adjacency(edge_index, n, symmetric=symmetric)(h)
+    assert torch.allclose(out, dense @ h)
+    g = torch.randn(n, 4, dtype=torch.float64)
+    (grad,) = torch.autograd.grad(out, h, g)
+    assert torch.allclose(grad, dense.T @ g)
+    torch.autograd.gradcheck(lambda t: Adjacency(edge_index, n, symmetric=symmetric)(t), (h,))
+
+
+def test_batches_are_pygs_dataloader_batches(mutag):
+    from torch_geometric.loader import DataLoader
+
+    graphs = list(mutag)
+    data = _Collated(graphs)
+    assert data.symmetric
+    for shuffle, seed in [(True, 5), (True, 1005), (False, 0)]:
+        gen = torch.Generator().manual_seed(seed)
+        expected = DataLoader(graphs, batch_size=50, shuffle=shuffle, generator=gen if shuffle else None)
+        got = list(_loader(data, 50, shuffle, seed))
+        assert len(got) == len(expected)
+        for (_, b), e in zip(got, expected, strict=True):
+            assert b.num_graphs == e.num_graphs
+            assert torch.equal(b.x, e.x) and torch.equal(b.edge_index, e.edge_index) and torch.equal(b.batch, e.batch)
+
+
+class Recorder(nn.Module):
+    """Wraps the encoder and records what it is given: the views' structure and features, call by call."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner, self.seen = inner, []
+
+    def forward(self, batch):
+        digest = hashlib.sha256()
+        for t in (batch.x, batch.edge_index, batch.batch):
+            digest.update(t.detach().contiguous().numpy().tobytes())
+        self.seen.append((batch.num_graphs, batch.x.shape[0], batch.edge_index.shape[1], digest.hexdigest()))
+        return self.inner(batch)
+
+
+def _run(graphs, loss_name, labels, seed=11, epochs=2, batch_size=16, record_labels=None):
+    torch.manual_seed(seed)
+    model = Recorder(GINEncoder(graphs[0].x.shape[1], hidden=8, layers=2))
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    loss = make_loss(loss_name, 0.5)
+
+    def loss_fn(z, y):
+        if record_labels is not None:
+            record_labels.append(None if y is None else y.clone())
+        return loss(z, y)
+
+    history = pretrain_graphs(model, graphs, loss_fn, labels=labels, epochs=epochs, batch_size=batch_size, seed=seed)
+    return model, start, history, torch.random.get_rng_state()
+
+
+def test_pairing_same_batches_and_views_whatever_the_loss_and_labels(mutag):
+    graphs, labels = list(mutag)[:70], mutag.labels[:70]
+    unsup, start_u, _, rng_u = _run(graphs, "ucl", None)
+    sup, start_s, _, rng_s = _run(graphs, "scl", labels)
+    hard, start_h, _, rng_h = _run(graphs, "hscl-beta", labels)
+    assert unsup.seen and unsup.seen == sup.seen == hard.seen  # same batches, same views, call by call
+    for k in start_u:
+        assert torch.equal(start_u[k], start_s[k]) and torch.equal(start_u[k], start_h[k]), k
+    assert torch.equal(rng_u, rng_s) and torch.equal(rng_u, rng_h)  # the global RNG is used alike
+    # and the views differ from step to step and between the two views of a step
+    assert len({s[3] for s in unsup.seen}) == len(unsup.seen)
+
+
+def test_same_seed_same_history_and_parameters(mutag):
+    graphs, labels = list(mutag)[:70], mutag.labels[:70]
+    a, _, hist_a, _ = _run(graphs, "hscl-beta", labels)
+    b, _, hist_b, _ = _run(graphs, "hscl-beta", labels)
+    assert hist_a == hist_b
+    for (k, x), y in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        assert torch.equal(x, y), k
+    _, _, hist_c, _ = _run(graphs, "hscl-beta", labels, seed=12)
+    assert hist_c != hist_a
+
+
+def test_labels_are_attached_in_order_and_singletons_skipped(mutag):
+    graphs = list(mutag)[:33]  # batches of 16: 16, 16 and a single graph, which is skipped
+    labels = torch.arange(100, 133)  # one distinct label per graph: the loss sees which graphs it gets
+    seen = []
+    model, _, history, _ = _run(graphs, "scl", labels, epochs=2, record_labels=seen)
+    assert len(seen) == 4 and len(model.seen) == 8  # two steps per epoch, two views per step
+    for epoch in range(2):
+        order = _shuffled(33, 11 + 1000 * epoch)
+        for step, idx in enumerate(order.split(16)[:2]):
+            assert torch.equal(seen[2 * epoch + step], labels[idx])
+    assert all(s[0] == 16 for s in model.seen) and len(history) == 2
+    unlabelled = []
+    _run(graphs, "ucl", None, epochs=1, record_labels=unlabelled)
+    assert unlabelled == [None, None]
+    with pytest.raises(ValueError, match="one entry per graph"):
+        pretrain_graphs(model, graphs, make_loss("scl", 0.5), labels=labels[:5], epochs=1)
+
+
+def test_embed_graphs_matches_the_pyg_path(mutag):
+    from torch_geometric.loader import DataLoader
+
+    graphs = list(mutag)
+    torch.manual_seed(0)
+    model = GINEncoder(mutag.num_features)
+    pretrain_graphs(model, graphs[:64], make_loss("ucl", 0.5), epochs=1, batch_size=32)  # non-trivial BN stats
+    ref = PyGEncoder(mutag.num_features)
+    ref.load_state_dict(model.state_dict())
+    ref.eval()
+    with torch.no_grad():
+        expected = torch.cat([ref.features(b) for b in DataLoader(graphs, batch_size=256)])
+    assert model.training
+    got = embed_graphs(model, mutag)
+    assert model.training  # restored
+    assert got.shape == (len(graphs), 96)
+    assert torch.allclose(got, expected, rtol=1e-5, atol=1e-5 * float(expected.abs().max()))
+    assert torch.allclose(embed_graphs(model, graphs, batch_size=7), got, rtol=1e-5, atol=1e-4)
