@@ -82,6 +82,8 @@ def test_killed_run_resumes_to_the_same_csv(tmp_path):
         G.run(tmp_path / "resumed", pretrain_fn=dying, **kw)
     partial = _rows(tmp_path / "resumed" / "results.csv")
     assert 0 < len(partial) < 9, "the CSV holds the finished rows only"
+    # a report of a partial run reads the number of folds from settings.json, not from the rows present
+    assert "| GIN, untrained *(control)* |" in G.write_report(tmp_path / "resumed" / "results.csv")[0].read_text()
     G.run(tmp_path / "resumed", **kw)
     strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
     assert strip(_rows(tmp_path / "resumed" / "results.csv")) == strip(_rows(full))
@@ -147,6 +149,8 @@ def test_budget_rule():
         G.GraphConfig(min_steps=0)
     with pytest.raises(ValueError, match="views must be an int >= 2"):
         G.GraphConfig(views=1)
+    with pytest.raises(ValueError, match="batch_size must be >= 2"):
+        G.GraphConfig(batch_size=1)
 
 
 def test_bad_input(tmp_path):

@@ -46,6 +46,7 @@ def test_verdicts_and_edges():
     assert one.verdict == "no difference detected" and math.isnan(one.se)
     assert "no difference detected" in one.text()
     assert corrected_resampled_ttest([0.0] * 10, folds=10).verdict == "no difference detected"
+    assert seed_interval([0.5, 0.5, 0.5]).verdict == "no difference detected", "zero variance: no t interval"
     assert corrected_resampled_ttest([1.0, 3.0], folds=10).text(scale=100).startswith("+200.0 [")
     with pytest.raises(ValueError, match="folds must be an int >= 2"):
         corrected_resampled_ttest([1.0, 2.0], folds=1)

@@ -16,7 +16,7 @@ Two designs occur in the experiments:
 
 Every standard deviation here uses ddof = 1. A comparison reads ``"better"`` when its 95% interval lies above
 zero, ``"worse"`` when it lies below, and ``"no difference detected"`` otherwise (including when fewer than
-two differences exist, so that no interval can be formed).
+two differences exist, or all of them are equal, so that no t interval can be formed).
 """
 
 from __future__ import annotations
@@ -82,7 +82,9 @@ def _comparison(d: np.ndarray, variance_factor: float, *, tie: float = 1e-12) ->
     se = math.sqrt(variance_factor * float(d.var(ddof=1)))
     half = float(student.ppf(0.975, n - 1)) * se
     low, high = mean - half, mean + half
-    return Comparison(mean, se, low, high, n, n - 1, verdict(low, high), wins, ties, n - wins - ties)
+    # identical differences: the t statistic is undefined, so no verdict is claimed
+    found = verdict(low, high) if se > 0 else UNDECIDED
+    return Comparison(mean, se, low, high, n, n - 1, found, wins, ties, n - wins - ties)
 
 
 def corrected_resampled_ttest(diffs, folds: int) -> Comparison:

@@ -86,6 +86,20 @@ def settings_diff(old: Mapping, new: Mapping) -> list[str]:
     ]
 
 
+def read_settings(out: Path) -> dict:
+    """``out/settings.json`` as ``{"fingerprint", "settings"}``; a clear error when it is missing or broken."""
+    path = Path(out) / "settings.json"
+    try:
+        saved = json.loads(path.read_text())
+        if not isinstance(saved.get("fingerprint"), str) or not isinstance(saved.get("settings"), dict):
+            raise KeyError("fingerprint/settings")
+    except FileNotFoundError:
+        raise ValueError(f"{path} is missing: the results beside it cannot be tied to their settings") from None
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as err:
+        raise ValueError(f"{path} is not a settings file of hscl ({err})") from None
+    return saved
+
+
 def bind_settings(out: Path, settings: Mapping) -> str:
     """Bind the folder ``out`` to ``settings`` and return their fingerprint.
 
@@ -96,11 +110,8 @@ def bind_settings(out: Path, settings: Mapping) -> str:
     fp = fingerprint(settings)
     path = out / "settings.json"
     if path.exists():
-        try:
-            saved = json.loads(path.read_text())
-            old_fp, old = saved["fingerprint"], saved["settings"]
-        except (json.JSONDecodeError, KeyError, TypeError) as err:
-            raise ValueError(f"{path} is not a settings file of hscl ({err}); use another --out") from None
+        saved = read_settings(out)
+        old_fp, old = saved["fingerprint"], saved["settings"]
         if old_fp != fp:
             diff = settings_diff(old, json.loads(_canonical(settings)))
             raise ValueError(

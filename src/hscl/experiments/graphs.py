@@ -45,11 +45,20 @@ from .._io import atomic_write_text
 from ..datasets.tu import BENCHMARKS, load_tu
 from ..evaluation import svm_accuracy
 from ..evaluation.stats import corrected_resampled_ttest
-from ..losses.registry import DEFAULT_TAU, TABLE_METHODS, make_loss
+from ..losses.registry import DEFAULT_BETA, DEFAULT_TAU, TABLE_METHODS, make_loss
 from ..losses.registry import METHODS as LOSS_METHODS
 from ..models import GINEncoder
 from ..training import embed_graphs, pretrain_graphs
-from ._common import Manifest, bar_chart, bind_settings, check_fingerprints, load_results, read_rows, write_rows
+from ._common import (
+    Manifest,
+    bar_chart,
+    bind_settings,
+    check_fingerprints,
+    load_results,
+    read_rows,
+    read_settings,
+    write_rows,
+)
 
 __all__ = [
     "COLUMNS",
@@ -158,6 +167,8 @@ class GraphConfig:
             isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1
         ):
             raise ValueError(f"epochs must be None or an int >= 1, got {self.epochs!r}")
+        if self.batch_size < 2:
+            raise ValueError(f"batch_size must be >= 2 (a contrastive batch needs two graphs), got {self.batch_size}")
         if isinstance(self.views, bool) or not isinstance(self.views, int) or self.views < 2:
             raise ValueError(f"views must be an int >= 2, got {self.views!r}")
         if self.folds < 2:
@@ -183,15 +194,26 @@ class GraphConfig:
     def settings(self) -> dict:
         """The resolved settings that define every row (fingerprinted and saved in ``settings.json``)."""
         from ..evaluation.svm import DEFAULT_CS
+        from ..transforms.graph import OPS
 
         values = {k: v for k, v in asdict(self).items() if k != "svm_jobs"}
+        constants = {
+            "svm": "StandardScaler + LinearSVC(dual=False, max_iter=1000), C by stratified 5-fold inner CV",
+            "wl_kernel": "cosine-normalised",
+            "wl_svm": "SVC(kernel='precomputed')",
+            "supervised": "Adam, cross-entropy, best epoch on a stratified 10% validation split",
+            "augment_ops": list(OPS),
+            "seeds": "crc32('dataset|seed|fold') for every row of a group",
+        }
         return {
             "protocol": PROTOCOL,
             "fold_seed": FOLD_SEED,
             "svm_cs": list(DEFAULT_CS),
             "graph": values,
             "methods": {m: LOSS_METHODS[m].spec() for m in TABLE_METHODS},
+            "beta": DEFAULT_BETA,
             "tau": DEFAULT_TAU,
+            "constants": constants,
         }
 
 
@@ -346,6 +368,7 @@ def run(
                 batch_size=config.batch_size,
                 lr=config.lr,
                 seed=seed,
+                num_classes=dataset.num_classes,
             )
             row.update(
                 accuracy=f"{got['accuracy']:.6f}",
@@ -355,6 +378,7 @@ def run(
                 steps=got["steps"],
             )
         elif m == "ucl-transductive":
+            epochs = row["epochs"] = config.epochs_of(len(dataset))  # the rule on all graphs
             key = ("transductive", d, s)
             if key not in cache_:
                 model = pretrain_fn(
@@ -476,7 +500,9 @@ def write_report(csv_path: str | Path) -> tuple[Path, Path]:
     intervals, zero line)."""
     csv_path = Path(csv_path)
     rows, datasets, entries = load_results(csv_path, COLUMNS, tuple(ENTRIES))
-    folds = max(int(r["fold"]) for r in rows) + 1
+    saved = read_settings(csv_path.parent)
+    check_fingerprints(rows, saved["fingerprint"], csv_path)
+    folds = int(saved["settings"]["graph"]["folds"])
     stats = {}
     for d in datasets:
         for m in entries:

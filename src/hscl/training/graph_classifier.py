@@ -53,6 +53,7 @@ def fit_graph_classifier(
     lr: float = 1e-3,
     val_fraction: float = 0.1,
     seed: int = 0,
+    num_classes: int | None = None,
 ) -> dict:
     """Train ``encoder`` (anything with ``features(batch)``; its feature size is read from one batch) plus a
     linear classifier with cross-entropy (Adam) on ``graphs`` / ``labels``, for at most ``max_steps`` optimizer
@@ -61,6 +62,7 @@ def fit_graph_classifier(
     cross-entropy, then the earlier epoch) and score the test graphs once. Training runs the whole budget, so a
     small, noisy validation split cannot stop it after a few steps.
 
+    ``num_classes`` sizes the classifier (default: from the training labels only).
     Returns ``{"accuracy", "val_accuracy", "best_epoch", "epochs", "steps"}``. The test graphs take no part in
     training or in the choice of the epoch.
     """
@@ -72,6 +74,8 @@ def fit_graph_classifier(
         raise ValueError("labels and test_labels must have one entry per graph")
     if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
         raise ValueError(f"max_steps must be an int >= 1, got {max_steps!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2:
+        raise ValueError(f"batch_size must be an int >= 2, got {batch_size!r}")
     if not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction!r}")
     y = labels.numpy()
@@ -83,7 +87,7 @@ def fit_graph_classifier(
         g.y = labels[int(i)].view(1)
         items.append(g)
     val_graphs, val_labels = [graphs[int(i)] for i in val_idx], labels[val_idx]
-    classes = int(max(int(labels.max()), int(test_labels.max())) + 1)
+    classes = int(labels.max()) + 1 if num_classes is None else int(num_classes)
     torch.manual_seed(seed)
     with torch.no_grad():
         encoder.eval()
