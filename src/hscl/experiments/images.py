@@ -85,7 +85,7 @@ PUBLISHED = (
 _CONTROL_METHOD = TABLE_METHODS[0]
 
 #: Settings that change where data is read from or how fast, never a result: left out of the fingerprint.
-_NOT_RESULTS = ("method", "seed", "data_root", "download", "num_workers")
+_NOT_RESULTS = ("method", "seed", "data_root", "download", "num_workers", "diagnostics")
 
 
 def label(name: str) -> str:
@@ -132,7 +132,9 @@ def run(
         raise ValueError(f"methods must be a non-empty subset of {', '.join(METHODS)}; unknown: {unknown}")
     if not seeds:
         raise ValueError("seeds must hold at least one seed")
-    base = {**load_preset(preset), **(overrides or {}), "dataset": dataset}
+    # every method pre-trains on the same labeled training images (an unlabeled split such as STL-10's would give
+    # the unsupervised methods other batches and more steps, breaking the pairing)
+    base = {**load_preset(preset), **(overrides or {}), "dataset": dataset, "use_unlabeled": False}
     for key in ("method", "seed"):
         base.pop(key, None)
     template = ImageConfig(**base, method=_CONTROL_METHOD, seed=0).validate()
@@ -167,8 +169,13 @@ def run(
         if metrics_path.is_file():  # finished before the CSV row was written
             metrics = json.loads(metrics_path.read_text())
             saved = folder / "config.json"
-            if not saved.is_file() or config_differences(json.loads(saved.read_text()), config):
-                metrics = None
+            saved = json.loads(saved.read_text()) if saved.is_file() else None
+            if (
+                saved is None
+                or config_differences(saved, config)
+                or (saved.get("epochs"), saved.get("min_steps", 0)) != (config.epochs, config.min_steps)
+            ):
+                metrics = None  # finished under another budget or configuration: run it again
         if metrics is None:
             job = raw_pixel_probe if m == "raw-pixels" else train_fn
             metrics = job(config, folder, progress=progress)
