@@ -47,6 +47,7 @@ def test_verdicts_and_edges():
     assert "no difference detected" in one.text()
     assert corrected_resampled_ttest([0.0] * 10, folds=10).verdict == "no difference detected"
     assert seed_interval([0.5, 0.5, 0.5]).verdict == "no difference detected", "zero variance: no t interval"
+    assert seed_interval([0.5, 0.5, 0.5]).text() == "+0.5 (equal in all 3: no t interval) no difference detected"
     assert corrected_resampled_ttest([1.0, 3.0], folds=10).text(scale=100).startswith("+200.0 [")
     with pytest.raises(ValueError, match="folds must be an int >= 2"):
         corrected_resampled_ttest([1.0, 2.0], folds=1)

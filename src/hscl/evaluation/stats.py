@@ -51,6 +51,8 @@ class Comparison:
         """``+1.2 [-0.3, +2.7] better`` (the mean and the 95% interval times ``scale``, then the verdict)."""
         if not math.isfinite(self.se):
             return f"{scale * self.mean:+.{digits}f} (n={self.n}) {self.verdict}"
+        if self.se == 0:
+            return f"{scale * self.mean:+.{digits}f} (equal in all {self.n}: no t interval) {self.verdict}"
         mean, low, high = (f"{scale * v:+.{digits}f}" for v in (self.mean, self.low, self.high))
         return f"{mean} [{low}, {high}] {self.verdict}"
 

@@ -218,6 +218,8 @@ def _interval(c) -> str:
     """``+1.2 [-0.3, +2.7]`` in points (the mean alone when no interval exists)."""
     if not np.isfinite(c.se):
         return f"{100 * c.mean:+.1f}"
+    if c.se == 0:
+        return f"{100 * c.mean:+.1f} (equal in all {c.n} seeds: no t interval)"
     return f"{100 * c.mean:+.1f} [{100 * c.low:+.1f}, {100 * c.high:+.1f}]"
 
 
