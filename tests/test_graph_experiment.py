@@ -231,3 +231,108 @@ def test_paired_comparison_pairs_by_seed_and_fold():
     assert got.se == pytest.approx(np.sqrt((1 / 3 + 1 / (2 - 1)) * diffs.var(ddof=1)))
     assert (got.wins, got.ties, got.losses) == (1, 1, 1) and got.verdict == "no difference detected"
     assert G.paired_comparison(rows, "D", "a", "c", 2) is None and G.paired_comparison(rows, "E", "a", "b", 2) is None
+
+
+def test_running_experiment_fingerprint_is_unchanged():
+    """The committed run's settings (no sweep entries) keep their fingerprint."""
+    import json
+    from pathlib import Path
+
+    from hscl.experiments._common import fingerprint
+
+    saved = Path(__file__).resolve().parents[1] / "results" / "graphs" / "settings.json"
+    if not saved.exists():
+        pytest.skip("no results/graphs/settings.json")
+    expected = json.loads(saved.read_text())["fingerprint"]
+    assert fingerprint(G.GraphConfig(min_steps=300, min_epochs=20, svm_jobs=2).settings()) == expected
+
+
+def test_sweep_selects_on_inner_split_only(tmp_path):
+    seen = []
+    dataset = G.load_tu("MUTAG", cache=tmp_path)
+
+    def spy(dataset, method, graphs, labels, cfg, seed, epochs, hook, **kw):
+        index = {id(g): i for i, g in enumerate(dataset)}
+        seen.append((method, [index[id(g)] for g in graphs], labels, seed, epochs, kw))
+        return G._encoder(dataset, cfg, seed)  # untrained: fast, the selection logic is under test
+
+    kw = dict(datasets=["MUTAG"], seeds=[0], config=SMALL, cache=tmp_path, progress=False, pretrain_fn=spy)
+    path = G.run(tmp_path / "o", methods=["hscl-sweep", "hscl-labels-sweep"], **kw)
+    folds = G.fold_indices(dataset.labels.numpy(), SMALL.folds)
+    per_row = len(G.SWEEP_CANDIDATES) + 1
+    assert len(seen) == 2 * SMALL.folds * per_row
+    rows = _rows(path)
+    for f, (train_idx, test_idx) in enumerate(folds):
+        for k, (entry, base) in enumerate(G.SWEEPS.items()):
+            calls = seen[(f * 2 + k) * per_row : (f * 2 + k + 1) * per_row]
+            seed = G.group_seed("MUTAG", 0, f)
+            assert {c[0] for c in calls} == {base} and {c[3] for c in calls} == {seed}, "paired with the group"
+            fit, val = G.inner_split(dataset.labels[train_idx].numpy(), seed)
+            inner_train, inner_val = set(train_idx[fit].tolist()), set(train_idx[val].tolist())
+            assert inner_train.isdisjoint(inner_val) and len(inner_val) == np.ceil(0.2 * len(train_idx))
+            for c, (kind, value) in zip(calls[:-1], G.SWEEP_CANDIDATES, strict=True):
+                assert set(c[1]) == inner_train and len(c[1]) == len(inner_train), "candidates see inner-train only"
+                assert set(c[1]).isdisjoint(test_idx.tolist()) and set(c[1]).isdisjoint(inner_val)
+                assert torch.equal(c[2], dataset.labels[c[1]]) and c[5] == {kind: value}
+                assert c[4] == SMALL.epochs_of(len(inner_train))
+            final = calls[-1]
+            assert sorted(final[1]) == sorted(train_idx.tolist()), "the final pre-training sees the training folds"
+            assert torch.equal(final[2], dataset.labels[final[1]]) and len(final[5]) == 1
+            row = next(r for r in rows if r["method"] == entry and r["fold"] == str(f))
+            kind, value = next(iter(final[5].items()))
+            assert f"{G._candidate_text(kind, value)} chosen on an inner 80/20 split" in row["pretraining"]
+            assert bool(row["negatives_kept"]) == (kind == "tau")
+    # all candidates give the same (untrained) features: ties go to the first candidate
+    assert all(c[5] == {"beta": 0.5} for c in seen[per_row - 1 :: per_row])
+    text = G.write_report(path)[0].read_text()
+    assert "Sweeps: the setting chosen" in text and "beta=0.5 3x" in text
+    # the folder is bound to the candidate grid; a run without sweeps keeps the plain settings' fingerprint
+    saved = G.read_settings(tmp_path / "o")["settings"]
+    assert saved["sweep"] == G.sweep_settings() and "sweep" not in SMALL.settings()
+    G.run(tmp_path / "o", methods=["untrained"], **kw)  # resumes in the sweep folder
+    plain = G.run(tmp_path / "p", methods=["untrained"], **kw)
+    assert "sweep" not in G.read_settings(plain.parent)["settings"]
+    with pytest.raises(ValueError, match=r"other settings.*sweep"):
+        G.run(tmp_path / "p", methods=["hscl-sweep"], **kw)
+
+
+def test_sweep_candidates_change_the_loss(tmp_path, monkeypatch):
+    """The overrides reach the loss: ``_pretrain(..., beta=/tau=)`` builds the loss with them."""
+    seen = []
+    real = G.make_loss
+
+    def spy(name, t, **kw):
+        seen.append((name, kw))
+        return real(name, t, **kw)
+
+    monkeypatch.setattr(G, "make_loss", spy)
+    dataset = G.load_tu("MUTAG", cache=tmp_path)
+    graphs, labels = list(dataset)[:20], dataset.labels[:20]
+    G._pretrain(dataset, "hscl-beta", graphs, labels, SMALL, 0, 0)
+    G._pretrain(dataset, "hscl-beta-labels", graphs, labels, SMALL, 0, 0, None, tau=1.0)
+    G._pretrain(dataset, "hscl-beta", graphs, labels, SMALL, 0, 0, beta=5.0)
+    assert seen == [
+        ("hscl-beta", {"beta": None, "tau": None}),
+        ("hscl-beta-labels", {"beta": None, "tau": 1.0}),
+        ("hscl-beta", {"beta": 5.0, "tau": None}),
+    ]
+
+
+def test_sweep_with_a_threshold_reports_its_share(tmp_path, monkeypatch):
+    monkeypatch.setattr(G, "SWEEP_CANDIDATES", (("tau", float(np.exp(0.5))),))
+    path = G.run(
+        tmp_path / "o",
+        datasets=["MUTAG"],
+        methods=["hscl-labels-sweep"],
+        seeds=[0],
+        config=SMALL,
+        cache=tmp_path,
+        progress=False,
+    )
+    rows = _rows(path)
+    assert len(rows) == SMALL.folds
+    for r in rows:
+        assert "tau=e^0.5 chosen on an inner 80/20 split" in r["pretraining"]
+        assert 0 <= float(r["negatives_kept"]) <= 1 and 0 <= float(r["accuracy"]) <= 1
+    assert G.read_settings(tmp_path / "o")["settings"]["sweep"]["candidates"] == [{"tau": float(np.exp(0.5))}]
+    assert "a chosen threshold binds (share < 1) in" in G.write_report(path)[0].read_text()

@@ -19,6 +19,14 @@ Protocol, per data set, seed and outer fold (one "group"):
   classifier).
 * ``ucl-transductive``: UCL pre-trained once per seed on all graphs without labels (the InfoGraph / GraphCL
   convention), one extra labelled row; not part of the paired claims.
+* Secondary hardening sweeps (``hscl-sweep``, view positives; ``hscl-labels-sweep``, label positives; not in the
+  default methods): per (seed, fold), the training folds are split once (stratified, the group's seed) into an
+  inner-train (80%) and an inner-validation (20%) part; each candidate of ``SWEEP_CANDIDATES`` (beta in
+  {0.5, 1, 2, 5}; tau in {e^0, e^0.5}, thresholds that bind for cosine scores / 0.5 in [-2, 2]) pre-trains a GIN
+  on inner-train (the group's seed, the budget rule on inner-train) and is scored by the linear SVM trained on
+  inner-train, tested on inner-validation; the best (ties: the first) pre-trains on all training folds and is
+  scored on the test fold like every method. The test fold plays no part in the choice. A folder that holds
+  sweep rows is bound to settings with the candidate grid and the inner split (``sweep_settings``).
 * Frozen representations (sum pooling of every GIN layer) go to a linear SVM, C chosen by 5-fold inner CV on
   the training folds; the test fold is scored once.
 
@@ -65,10 +73,13 @@ __all__ = [
     "CONTROLS",
     "ENTRIES",
     "PRIMARY",
+    "SWEEPS",
+    "SWEEP_CANDIDATES",
     "GraphConfig",
     "fold_indices",
     "paired_comparison",
     "run",
+    "sweep_settings",
     "write_report",
 ]
 
@@ -84,8 +95,27 @@ PRIMARY = ("ucl", "hucl", "scl", "hscl-beta", "scl-labels", "hscl-beta-labels", 
 CONTROLS = {"untrained": "GIN, untrained", "wl": "WL subtree kernel", "supervised": "GIN, supervised (CE)"}
 #: Extra rows that are not part of the paired claims.
 EXTRAS = {"ucl-transductive": "UCL, all graphs (GraphCL conv.)"}
+#: Secondary sweeps: the entry and the registry method whose hardening is chosen on an inner split.
+SWEEPS = {"hscl-sweep": "hscl-beta", "hscl-labels-sweep": "hscl-beta-labels"}
+SWEEP_LABELS = {
+    "hscl-sweep": "H-SCL (beta/tau on inner split)",
+    "hscl-labels-sweep": "H-SCL (beta/tau on inner split), label pos.",
+}
+#: The candidates of a sweep, in tie-breaking order: the exponential tilts, then thresholds on e^s that bind
+#: (s = cosine / 0.5 lies in [-2, 2]).
+SWEEP_CANDIDATES: tuple[tuple[str, float], ...] = (
+    ("beta", 0.5),
+    ("beta", 1.0),
+    ("beta", 2.0),
+    ("beta", 5.0),
+    ("tau", 1.0),
+    ("tau", math.exp(0.5)),
+)
+#: The share of the training folds held out as the sweep's inner validation part.
+SWEEP_VALIDATION = 0.2
+_SPLIT_TEXT = f"{100 - round(100 * SWEEP_VALIDATION)}/{round(100 * SWEEP_VALIDATION)}"
 #: Every row name and its label, in table order.
-ENTRIES = {**CONTROLS, **{m: LOSS_METHODS[m].label for m in TABLE_METHODS}, **EXTRAS}
+ENTRIES = {**CONTROLS, **{m: LOSS_METHODS[m].label for m in TABLE_METHODS}, **SWEEP_LABELS, **EXTRAS}
 
 #: Published numbers, each under its own protocol (SPEC.md section 6), quoted for orientation only.
 PUBLISHED = {
@@ -217,6 +247,30 @@ class GraphConfig:
         }
 
 
+def sweep_settings() -> dict:
+    """What a sweep row additionally depends on (added to the settings of a folder that holds sweep rows)."""
+    return {
+        "entries": {m: LOSS_METHODS[base].spec() for m, base in SWEEPS.items()},
+        "candidates": [{k: v} for k, v in SWEEP_CANDIDATES],
+        "inner_split": f"stratified {_SPLIT_TEXT} of the training folds, "
+        "the group's seed; linear SVM trained on the first part, accuracy on the second; ties: the first",
+    }
+
+
+def _candidate_text(kind: str, value: float) -> str:
+    if kind == "tau":
+        return f"tau=e^{math.log(value):g}"
+    return f"beta={value:g}"
+
+
+def inner_split(train_labels: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Positions (into the training folds) of the sweep's inner-train and inner-validation parts."""
+    from sklearn.model_selection import train_test_split
+
+    positions = np.arange(len(train_labels))
+    return train_test_split(positions, test_size=SWEEP_VALIDATION, stratify=train_labels, random_state=seed)
+
+
 def fold_indices(labels: np.ndarray, folds: int = 10) -> list[tuple[np.ndarray, np.ndarray]]:
     """Stratified outer folds with the fixed fold seed (the same for every method and seed)."""
     from sklearn.model_selection import StratifiedKFold
@@ -235,13 +289,26 @@ def _encoder(dataset, config: GraphConfig, seed: int) -> GINEncoder:
     return GINEncoder(dataset.num_features, hidden=config.hidden, layers=config.layers)
 
 
-def _pretrain(dataset, method_name: str, graphs, labels, config: GraphConfig, seed: int, epochs: int, hook=None):
-    """A GIN initialised with ``seed`` and pre-trained with the loss of ``method_name`` (module doc)."""
+def _pretrain(
+    dataset,
+    method_name: str,
+    graphs,
+    labels,
+    config: GraphConfig,
+    seed: int,
+    epochs: int,
+    hook=None,
+    *,
+    beta: float | None = None,
+    tau: float | None = None,
+):
+    """A GIN initialised with ``seed`` and pre-trained with the loss of ``method_name`` (module doc); ``beta`` /
+    ``tau`` override the method's default hardening."""
     model = _encoder(dataset, config, seed)
     pretrain_graphs(
         model,
         graphs,
-        make_loss(method_name, config.temperature),
+        make_loss(method_name, config.temperature, beta=beta, tau=tau),
         labels=labels if LOSS_METHODS[method_name].supervised else None,
         epochs=epochs,
         batch_size=config.batch_size,
@@ -305,7 +372,12 @@ def run(
     csv_path = out / "results.csv"
     rows = read_rows(csv_path, COLUMNS)
     loaded = {name: load_tu(name, data_root=data_root, cache=cache) for name in datasets}  # fail early on bad input
-    fp = bind_settings(out, config.settings())
+    settings = config.settings()
+    if any(m in SWEEPS for m in methods) or (
+        (out / "settings.json").exists() and "sweep" in read_settings(out)["settings"]
+    ):
+        settings["sweep"] = sweep_settings()  # only then: a folder without sweeps keeps its fingerprint
+    fp = bind_settings(out, settings)
     check_fingerprints(rows, fp, csv_path)
     done = {(r["dataset"], r["method"], r["seed"], r["fold"]) for r in rows}
     pretrain_fn = pretrain_fn or _pretrain
@@ -387,6 +459,21 @@ def run(
                 cache_[key] = embed_graphs(model, dataset)
             feats, row["pretraining"] = cache_[key], "all graphs, without labels"
             row["steps"] = epochs * config.steps_per_epoch(len(dataset))
+        elif m in SWEEPS:
+            base, train_labels = SWEEPS[m], labels[train_idx]
+            kind, value, val_acc = _select_hardening(
+                dataset, base, train_graphs, train_labels, config, seed, svm_seed, pretrain_fn
+            )
+            model = pretrain_fn(dataset, base, train_graphs, train_labels, config, seed, epochs, None, **{kind: value})
+            feats = embed_graphs(model, dataset)
+            row["pretraining"] = (
+                f"training folds, with labels; {_candidate_text(kind, value)} chosen on an inner "
+                f"{_SPLIT_TEXT} split (validation accuracy {val_acc:.4f})"
+            )
+            row["steps"] = epochs * config.steps_per_epoch(len(train_idx))
+            if kind == "tau":
+                share = threshold_share(model, train_graphs, train_labels, temperature=config.temperature, tau=value)
+                row["negatives_kept"] = f"{share:.4f}"
         else:
             method = LOSS_METHODS[m]
             train_labels = labels[train_idx]
@@ -429,6 +516,23 @@ def run(
     return csv_path
 
 
+def _select_hardening(dataset, base, train_graphs, train_labels, config, seed, svm_seed, pretrain_fn):
+    """The sweep's choice on the training folds only: ``(kind, value, inner-validation accuracy)``."""
+    y = train_labels.numpy()
+    fit, val = inner_split(y, seed)
+    fit_graphs = [train_graphs[i] for i in fit]
+    val_graphs = [train_graphs[i] for i in val]
+    epochs = config.epochs_of(len(fit))
+    best = None
+    for kind, value in SWEEP_CANDIDATES:
+        model = pretrain_fn(dataset, base, fit_graphs, train_labels[fit], config, seed, epochs, None, **{kind: value})
+        x_fit, x_val = embed_graphs(model, fit_graphs).numpy(), embed_graphs(model, val_graphs).numpy()
+        acc, _ = svm_accuracy(x_fit, y[fit], x_val, y[val], seed=svm_seed, n_jobs=config.svm_jobs)
+        if best is None or acc > best[2]:
+            best = (kind, value, acc)
+    return best
+
+
 def _diagnostics_hook(out: Path, dataset, method: str, config: GraphConfig):
     """Per-epoch diagnostics of the first pre-training of a (data set, method), on all its graphs."""
     from ..diagnostics import DiagnosticsRecorder
@@ -460,6 +564,8 @@ CLAIMS = (
     ("hucl", "ucl"),
     ("hscl-tau", "scl"),
     ("hscl-tau-labels", "scl-labels"),
+    ("hscl-sweep", "scl"),
+    ("hscl-labels-sweep", "scl-labels"),
 )
 
 
@@ -518,7 +624,10 @@ def write_report(csv_path: str | Path) -> tuple[Path, Path]:
         lines.append(f"| *{name}, published* | " + " | ".join(str(numbers.get(d, "")) for d in datasets) + " |")
     counts = sorted({v[2] for v in stats.values()})
     budget = {
-        d: sorted({r["epochs"] for r in rows if r["dataset"] == d and r["method"] in LOSS_METHODS}) for d in datasets
+        d: sorted(
+            {r["epochs"] for r in rows if r["dataset"] == d and (r["method"] in LOSS_METHODS or r["method"] in SWEEPS)}
+        )
+        for d in datasets
     }
     lines += [
         "",
@@ -551,13 +660,14 @@ def write_report(csv_path: str | Path) -> tuple[Path, Path]:
     if kept:
         lines += [
             "",
-            "Threshold tau = e^-0.5 at the end of pre-training: mean share of other-class training graphs "
-            "with e^s >= tau (1 = the threshold never binds):",
+            "Threshold at the end of pre-training (tau = e^-0.5; for the sweeps, the chosen tau): mean share of "
+            "other-class training graphs with e^s >= tau (1 = the threshold never binds):",
             "",
         ]
         for d, m in sorted({(d, m) for d, m, _ in kept}):
             values = [v for dd, mm, v in kept if (dd, mm) == (d, m)]
             lines.append(f"* {d}, {ENTRIES[m]}: {np.mean(values):.3f} (min {min(values):.3f}, max {max(values):.3f})")
+    lines += _sweep_lines(rows)
     table = csv_path.parent / "table.md"
     atomic_write_text(table, "\n".join(lines) + "\n")
 
@@ -572,6 +682,33 @@ def write_report(csv_path: str | Path) -> tuple[Path, Path]:
     png = bar_chart(csv_path.parent / "accuracy.png", datasets, series, title=title)
     _paired_figure(csv_path.parent / "paired.png", rows, datasets, [m for m in entries if m != "untrained"], folds)
     return table, png
+
+
+def _sweep_lines(rows: list[dict]) -> list[str]:
+    """How often each candidate was chosen by a sweep (on inner validation), and how often a chosen threshold
+    binds (share of other-class graphs kept < 1)."""
+    import re
+
+    chosen: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for r in rows:
+        if r["method"] in SWEEPS:
+            got = re.search(r"; (\S+) chosen on", r["pretraining"])
+            chosen.setdefault((r["dataset"], r["method"]), []).append((got[1] if got else "?", r["negatives_kept"]))
+    if not chosen:
+        return []
+    lines = [
+        "",
+        f"Sweeps: the setting chosen per (seed, fold) on an inner {_SPLIT_TEXT} split of the training folds:",
+        "",
+    ]
+    for (d, m), got in sorted(chosen.items()):
+        counts = {c: sum(g == c for g, _ in got) for c in dict.fromkeys(g for g, _ in got)}
+        text = ", ".join(f"{c} {n}x" for c, n in counts.items())
+        shares = [float(k) for _, k in got if k]
+        if shares:
+            text += f"; a chosen threshold binds (share < 1) in {sum(v < 1 for v in shares)} of {len(shares)} rows"
+        lines.append(f"* {d}, {ENTRIES[m]}: {text}")
+    return lines
 
 
 def _paired_figure(path: Path, rows, datasets, entries, folds: int) -> None:
