@@ -600,6 +600,11 @@ def _comparison_table(rows, datasets, pairs, folds, title) -> list[str]:
     return lines
 
 
+def _mean_std(mean: float, std: float) -> str:
+    """``mean ± std``, or the mean alone (one cell: no std)."""
+    return f"{mean:.1f} ± {std:.1f}" if math.isfinite(std) else f"{mean:.1f} (1 cell)"
+
+
 def write_report(csv_path: str | Path) -> tuple[Path, Path]:
     """``table.md`` (accuracies with the controls and published numbers, then the paired comparisons with their
     verdicts), ``accuracy.png`` (mean ± std) and ``paired.png`` (each method minus the untrained control, 95%
@@ -617,7 +622,7 @@ def write_report(csv_path: str | Path) -> tuple[Path, Path]:
                 stats[d, m] = (acc.mean(), acc.std(ddof=1) if acc.size > 1 else float("nan"), acc.size)
     lines = ["| method | " + " | ".join(datasets) + " |", "|---|" + "---:|" * len(datasets)]
     for m in entries:
-        cells = [f"{stats[d, m][0]:.1f} ± {stats[d, m][1]:.1f}" if (d, m) in stats else "" for d in datasets]
+        cells = [_mean_std(*stats[d, m][:2]) if (d, m) in stats else "" for d in datasets]
         kind = " *(control)*" if m in CONTROLS else ""
         lines.append(f"| {ENTRIES[m]}{kind} | " + " | ".join(cells) + " |")
     for name, numbers in PUBLISHED.items():
