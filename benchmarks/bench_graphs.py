@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import time
@@ -387,15 +386,9 @@ def measure(name: str, args) -> tuple[dict, dict | None]:
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)"
+    from bench_losses import machine as describe  # one description of the machine for every benchmark
+
+    return describe(torch.device("cpu"))
 
 
 def report(rows: list[dict], splits: dict, args, argv) -> str:
