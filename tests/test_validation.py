@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import hscl
+from hscl.diagnostics import asymptotic_losses
 from hscl.functional import contrastive_loss, supcon_loss
 
 Z = torch.randn(4, 2, 3)
@@ -126,3 +127,79 @@ def test_supcon_bad_input():
     _raises(ValueError, r"supcon_loss needs labels", supcon_loss, Z, None)
     _raises(ValueError, r"temperature must be finite and > 0", supcon_loss, Z, Y, temperature=0)
     _raises(ValueError, r"z must be 3-D", supcon_loss, torch.randn(4, 3), Y)
+
+
+# Issue 12, item 6: values beyond what the computation can represent are refused up front, never NaN or inf.
+
+
+@pytest.mark.parametrize("beta", [1e4 * (1 + 1e-9), 1e6, 3.5e38, 1e300])
+def test_beta_above_the_accepted_range(beta):
+    """ExponentialTilt(3.5e38) used to give a NaN loss (beta is inf in float32); beta is now capped at 1e4."""
+    _raises(ValueError, r"beta must be finite and >= 0\.0 and <= 10000, got", hscl.ExponentialTilt, beta)
+    _raises(ValueError, r"beta must be finite and >= 0\.0 and <= 10000", hscl.losses.HUCL, beta=beta)
+    assert hscl.ExponentialTilt(1e4).beta == 1e4
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("temperature", [1e-38, 1e-40, 5e-20])
+def test_temperature_too_small_for_the_dtype(dtype, temperature):
+    """temperature=1e-38 gave an inf loss and 1e-40 a NaN one in float32: 1/t must stay below
+    sqrt(finfo(float32).max) = 1.84e19, so t >= 5.42e-20, checked before any computation."""
+    z, y = Z.to(dtype), Y
+    match = rf"temperature must be >= 5\.42e-20 for {dtype} embeddings.*got temperature={temperature:g}"
+    _raises(ValueError, match, contrastive_loss, z, y, temperature=temperature)
+    _raises(ValueError, match, supcon_loss, z, y, temperature=temperature)
+    _raises(ValueError, match, hscl.losses.HSCL(beta=1.0, temperature=temperature, queue_size=4), z, y)
+    _raises(ValueError, match, hscl.SupConLoss(temperature=temperature), z, y)
+    _raises(ValueError, match, contrastive_loss, z, y, temperature=temperature, normalize=False)
+    z2 = torch.randn(4, 2, 3).to(dtype)
+    _raises(ValueError, match, asymptotic_losses, z2, Y, hardening=hscl.ExponentialTilt(1.0), temperature=temperature)
+
+
+@pytest.mark.parametrize("temperature", [1e-160, 5e-324])
+def test_temperature_too_small_for_any_dtype(temperature):
+    """Below 1 / sqrt(finfo(float64).max) = 7.46e-155 no dtype can hold the scores: refused at construction."""
+    match = r"temperature must be >= 7\.46e-155"
+    _raises(ValueError, match, hscl.ContrastiveLoss, temperature=temperature)
+    _raises(ValueError, match, hscl.SupConLoss, temperature=temperature)
+    _raises(ValueError, match, contrastive_loss, Z.double(), temperature=temperature)
+    _raises(ValueError, match, supcon_loss, Z.double(), Y, temperature=temperature)
+
+
+@pytest.mark.parametrize("dtype,scale", [(torch.float32, 1e19), (torch.float32, 1e10), (torch.float64, 1e80)])
+def test_unnormalised_scores_beyond_the_range(dtype, scale):
+    """normalize=False with |z| ~ 1e19 gave NaN in float32: the largest score max_i |z_i|^2 / t must stay below
+    sqrt(finfo.max) of the compute dtype."""
+    z = (Z.double() / Z.double().abs().amax() * scale).to(dtype)
+    match = r"with normalize=False the scores z_i \. z_j / temperature must stay below sqrt\(finfo"
+    _raises(ValueError, match, contrastive_loss, z, Y, normalize=False)
+    _raises(ValueError, match, supcon_loss, z, Y, normalize=False)
+    _raises(ValueError, match, hscl.losses.UCL(normalize=False), z)
+    assert torch.isfinite(contrastive_loss(z, Y))  # normalised, the same z is fine
+
+
+# Issue 12, item 8: meta tensors are refused with a clear error before any work.
+
+META = torch.empty(4, 2, 3, device="meta")
+
+
+META_CALLS = [
+    ("contrastive_loss", lambda: contrastive_loss(META, Y.to("meta"))),
+    ("contrastive_loss other_class", lambda: contrastive_loss(META, Y, negatives="other_class")),
+    ("supcon_loss", lambda: supcon_loss(META, Y)),
+    ("SupConLoss", lambda: hscl.SupConLoss()(META, Y)),
+    ("diagnostics", lambda: asymptotic_losses(META, Y, hardening=hscl.ExponentialTilt(1.0))),
+]
+
+
+@pytest.mark.parametrize("name,call", META_CALLS, ids=[c[0] for c in META_CALLS])
+def test_meta_embeddings_are_refused(name, call):
+    _raises(ValueError, r"z is a meta tensor \(device='meta'\); meta tensors .* are not supported", call)
+
+
+def test_meta_module_input_is_refused_before_any_work():
+    loss = hscl.losses.HSCL(beta=1.0, queue_size=8)
+    _raises(ValueError, r"z is a meta tensor .* not supported", loss, META, Y)
+    assert len(loss.queue) == 0 and int(loss.next_auto_id) == 0
+    _raises(ValueError, r"labels is a meta tensor .* not supported", loss, Z, Y.to("meta"))
+    _raises(ValueError, r"instance_ids is a meta tensor .* not supported", loss, Z, Y, instance_ids=Y.to("meta"))

@@ -35,6 +35,27 @@ def check_positive_real(name: str, value) -> float:
     return value
 
 
+def max_score(dtype: torch.dtype) -> float:
+    """The largest score |s_ij| = |z_i . z_j| / t the losses accept for embeddings of ``dtype``:
+    sqrt(finfo.max) of the compute dtype, about 1.8e19 in float32 (also for half-precision inputs, which are
+    computed in float32) and 1.3e154 in float64. Within it every step of the loss stays finite: differences
+    of scores, beta times them (beta <= 1e4), and sums of up to 1e19 loss terms."""
+    return math.sqrt(torch.finfo(torch.promote_types(dtype, torch.float32)).max)
+
+
+def check_temperature(value) -> float:
+    """t finite and > 0, with 1/t <= :func:`max_score` of float64 (t >= 7.5e-155); the tighter bound of
+    float32 (t >= 5.4e-20) is checked by :func:`check_embeddings`, which knows the dtype."""
+    value = check_positive_real("temperature", value)
+    low = 1.0 / max_score(torch.float64)
+    if value < low:
+        raise ValueError(
+            f"temperature must be >= {low:.3g} (1/t is the largest score of L2-normalised embeddings and must "
+            f"stay below sqrt(finfo(float64).max) = {1.0 / low:.3g}), got {value:g}"
+        )
+    return value
+
+
 def check_optional_count(name: str, value) -> int | None:
     if value is None:
         return None
@@ -91,7 +112,7 @@ def check_options(*, negatives, positives, hardening, temperature, num_negatives
         positives=positives,
         reduction=reduction,
         hardening=check_hardening(hardening),
-        temperature=check_positive_real("temperature", temperature),
+        temperature=check_temperature(temperature),
         num_negatives=check_num_negatives(num_negatives),
         debias=check_debias(debias, negatives),
     )
@@ -106,9 +127,21 @@ def needs_labels(negatives: str, positives: str) -> str | None:
     return None
 
 
-def check_embeddings(z, *, positives: str, normalize: bool) -> None:
+def _refuse_meta(name: str, t: Tensor) -> None:
+    if t.is_meta:
+        raise ValueError(
+            f"{name} is a meta tensor (device='meta'); meta tensors hold no values and are not supported: "
+            "pass a tensor on a real device (cpu, cuda, ...)"
+        )
+
+
+def check_embeddings(z, *, positives: str, normalize: bool, temperature: float) -> None:
+    """Check ``z`` ``[B, V, D]``: a finite floating tensor on a real device, no zero row when it is normalised,
+    and scores z_i . z_j / t within :func:`max_score` of its compute dtype (``temperature`` already checked by
+    :func:`check_temperature`). One host sync."""
     if not isinstance(z, Tensor):
         raise TypeError(f"z must be a torch.Tensor of shape [B, V, D], got {type(z).__name__}")
+    _refuse_meta("z", z)
     if z.dim() != 3:
         raise ValueError(f"z must be 3-D of shape [B, V, D] (samples, views, dim), got shape {tuple(z.shape)}")
     if not z.is_floating_point():
@@ -123,18 +156,39 @@ def check_embeddings(z, *, positives: str, normalize: bool) -> None:
             f"positives='views' needs at least 2 views per sample, got z of shape {tuple(z.shape)} (V={v}); "
             "pass more views or positives='labels'"
         )
+    limit = max_score(z.dtype)
+    compute = torch.promote_types(z.dtype, torch.float32)
+    if 1.0 / temperature > limit:
+        computed = "" if compute == z.dtype else f", computed in {compute}"
+        raise ValueError(
+            f"temperature must be >= {1.0 / limit:.3g} for {z.dtype} embeddings{computed}: 1/t scales every "
+            f"score (those of L2-normalised embeddings reach 1/t) and must stay below sqrt(finfo({compute}).max) "
+            f"= {limit:.3g}; got temperature={temperature:g}"
+        )
     with torch.no_grad():
         flat = z.detach().reshape(b * v, d)
         nonfinite = ~torch.isfinite(flat).all()
         if normalize:
             zero = (flat == 0).all(dim=1).any()
+            norm = torch.zeros((), dtype=compute, device=flat.device)
         else:
             zero = torch.zeros((), dtype=torch.bool, device=flat.device)
-        nonfinite, zero = torch.stack([nonfinite, zero]).tolist()  # one host sync for both checks
+            x = flat.to(compute)
+            top = x.abs().amax()  # the largest row norm, computed without overflow or underflow
+            norm = top * torch.linalg.vector_norm(x / torch.where(top > 0, top, 1.0), dim=1).amax()
+        checks = torch.stack([nonfinite.to(compute), zero.to(compute), norm]).tolist()  # one host sync
+    nonfinite, zero, norm = bool(checks[0]), bool(checks[1]), checks[2]
     if nonfinite:
         raise ValueError("z contains NaN or inf; the embeddings must be finite")
     if zero:
         raise ValueError("z contains an all-zero embedding, which cannot be L2-normalised (normalize=True)")
+    if not normalize and norm * (norm / temperature) > limit:
+        raise ValueError(
+            f"with normalize=False the scores z_i . z_j / temperature must stay below sqrt(finfo({compute}).max) "
+            f"= {limit:.3g}, but the largest, max_i |z_i|^2 / temperature, is {norm * (norm / temperature):.3g} "
+            f"(max_i |z_i| = {norm:.3g}, temperature={temperature:g}): scale z down, raise the temperature or "
+            "use normalize=True"
+        )
 
 
 def check_ids(name: str, ids, *, batch: int, device: torch.device, required_by: str | None = None) -> None:
@@ -144,6 +198,7 @@ def check_ids(name: str, ids, *, batch: int, device: torch.device, required_by: 
         return
     if not isinstance(ids, Tensor):
         raise TypeError(f"{name} must be a torch.Tensor of shape [B], got {type(ids).__name__}")
+    _refuse_meta(name, ids)
     if ids.dim() != 1:
         raise ValueError(f"{name} must be 1-D of shape [B]={[batch]}, got shape {tuple(ids.shape)}")
     if ids.shape[0] != batch:
@@ -164,5 +219,7 @@ __all__ = [
     "check_optional_count",
     "check_options",
     "check_positive_real",
+    "check_temperature",
+    "max_score",
     "needs_labels",
 ]

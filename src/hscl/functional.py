@@ -1,10 +1,11 @@
 r"""The loss family of hscl, as functions (the math lives here, once).
 
-Notation (SPEC.md sections 1-2). A batch holds B samples with V views each, ``z`` of shape ``[B, V, D]``,
+Notation (docs/math.md sections 1-2). A batch holds B samples with V views each, ``z`` of shape ``[B, V, D]``,
 flattened to M = B*V embeddings z_1..z_M (row-major: embedding ``b*V + v`` is view v of sample b). Embedding i
 has an instance id u_i (its sample) and, with labels, a class y_i. The critic is
 
-    s_ij = z_i . z_j / t          (t = temperature; z is L2-normalised first unless normalize=False)
+    s_ij = z_i . z_j / t          (t = temperature; z is L2-normalised first unless normalize=False,
+                                   at any scale: the loss does not change when z is multiplied by c > 0)
 
 For an anchor i:
 
@@ -111,10 +112,28 @@ def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.promote_types(dtype, torch.float32)
 
 
+def _l2_normalize(x: Tensor) -> Tensor:
+    """The rows of ``x`` (``[N, D]``) divided by their L2 norm, at every finite scale: hscl's one normalisation.
+
+    Each row is first divided by 2^k, the power of two with 1 <= max_d |x_d| / 2^k < 2, so that the sum of
+    squares can neither overflow nor underflow: ``x`` and ``c * x`` give the same rows for every c > 0 that
+    keeps them finite (``F.normalize`` returns 0 below a norm of 1e-12 and overflows above about 1e19 in
+    float32). Dividing by a power of two is exact, so wherever ``F.normalize`` is exact this gives the same
+    bits, values and gradients. The factor is detached: x / |x| does not depend on the scale of x, so the
+    gradient is unchanged. A zero row stays zero (the losses refuse zero rows before they get here).
+    """
+    with torch.no_grad():
+        top = x.abs().amax(1, keepdim=True)
+        mantissa, _ = torch.frexp(top)  # top = mantissa * 2^e, mantissa in [0.5, 1): 2^(e-1) = top / (2 mantissa)
+        scale = torch.where(top > 0, top / (2 * mantissa), 1.0)
+    y = x / scale
+    return y / torch.linalg.vector_norm(y, dim=1, keepdim=True).clamp_min(0.5)  # the norm is >= 1 unless y = 0
+
+
 def _embed(z: Tensor, normalize: bool) -> Tensor:
-    """Flatten ``[B, V, D]`` to ``[B*V, D]`` in the compute dtype, L2-normalised if asked."""
+    """Flatten ``[B, V, D]`` to ``[B*V, D]`` in the compute dtype, L2-normalised (scale-safely) if asked."""
     x = z.reshape(-1, z.shape[-1]).to(_compute_dtype(z.dtype))
-    return F.normalize(x, dim=1) if normalize else x
+    return _l2_normalize(x) if normalize else x
 
 
 def _log_debiased(log_k: float, log_e: Tensor, s_pos: Tensor, tau_plus: float, inv_t: float) -> Tensor:
@@ -362,6 +381,8 @@ def _chunk_stats(scores, s_pos, pi, valid, exclude, same_label, same_instance, b
     logw = _log_weights(hardening, scores)
     cand = ~excluded & (logw > -math.inf)
     lw = logw.masked_fill(~cand, -math.inf)
+    top = lw.amax(1, keepdim=True)  # the entropy is shift-invariant: shifting keeps it exact at any scale
+    lw = lw - torch.where(torch.isfinite(top), top, 0.0)
     lz = torch.logsumexp(lw, 1, keepdim=True)
     q = torch.exp(lw - lz)
     eff = torch.exp(lz.squeeze(1) - (q * lw.masked_fill(~cand, 0.0)).sum(1)).to(f64)  # exp(entropy of q)
@@ -468,7 +489,7 @@ def contrastive_loss(
     chunk_size: int | None = None,
     return_stats: bool = False,
 ):
-    r"""UCL, H-UCL, SCL and H-SCL: the contrastive loss family of SPEC.md section 2.
+    r"""UCL, H-UCL, SCL and H-SCL: the contrastive loss family of docs/math.md section 2.
 
     With s_ij = z_i . z_j / t, log-weights w_ij = log eta(s_ij) and the negative candidates N(i),
 
@@ -493,13 +514,18 @@ def contrastive_loss(
         negatives: ``"all"`` (every other instance) or ``"other_class"`` (other labels only).
         hardening: ``None``, :class:`hscl.ExponentialTilt`, :class:`hscl.Threshold`, or a callable mapping
             scores to log-weights (contract in :mod:`hscl.hardening`).
-        temperature: t > 0.
+        temperature: t > 0 with 1/t <= sqrt(finfo.max) of the compute dtype: t >= 5.4e-20 for float32 and
+            half-precision ``z``, t >= 7.5e-155 for float64; smaller values raise a ``ValueError`` (the scores
+            would overflow). The loss is tested finite for t in [0.01, 1].
         positives: ``"views"`` (other views of the same sample) or ``"labels"`` (every other same-class
             embedding).
         num_negatives: the scale K; default M - V.
         debias: class prior tau_plus in [0, 1) for Chuang et al.'s debiasing (``negatives="all"`` only).
         detach_weights: stop the gradient through the normalised weights.
-        normalize: L2-normalise the embeddings first.
+        normalize: L2-normalise the embeddings first, at any scale: the loss does not depend on the scale of
+            ``z`` over the whole finite range of its dtype. With ``normalize=False`` the largest score,
+            max_i |z_i|^2 / t, must stay below sqrt(finfo.max) of the compute dtype (about 1.8e19 in float32),
+            else a ``ValueError``.
         reduction: ``"mean"`` (over valid anchors), ``"pairs"`` (over their positive pairs) or ``"none"``
             (``[B, V]``, 0 where the anchor is invalid).
         chunk_size: process anchors in chunks of this many: memory O(chunk * M), same values and gradients.
@@ -533,7 +559,7 @@ def contrastive_loss(
         debias=debias,
         reduction=reduction,
     )
-    V.check_embeddings(z, positives=opts["positives"], normalize=normalize)
+    V.check_embeddings(z, positives=opts["positives"], normalize=normalize, temperature=opts["temperature"])
     b, v, _ = z.shape
     V.check_ids("labels", labels, batch=b, device=z.device, required_by=V.needs_labels(negatives, positives))
     chunk_size = V.check_optional_count("chunk_size", chunk_size)
@@ -566,7 +592,7 @@ def contrastive_loss(
 
 
 def supcon_loss(z: Tensor, labels: Tensor, *, temperature: float = 0.1, normalize: bool = True) -> Tensor:
-    r"""Supervised contrastive loss L_out of Khosla et al. (2020), the baseline of SPEC.md section 2.
+    r"""Supervised contrastive loss L_out of Khosla et al. (2020), the baseline of docs/math.md section 2.
 
     With P_L(i) = {j != i : y_j = y_i} over the M = B*V flattened embeddings and s_ij = z_i . z_j / t,
 
@@ -577,11 +603,11 @@ def supcon_loss(z: Tensor, labels: Tensor, *, temperature: float = 0.1, normaliz
     Args:
         z: embeddings ``[B, V, D]`` (V >= 1).
         labels: class labels ``[B]``, integer dtype.
-        temperature: t > 0.
-        normalize: L2-normalise the embeddings first.
+        temperature: t > 0, in the range of :func:`contrastive_loss` (t >= 5.4e-20 in float32).
+        normalize: L2-normalise the embeddings first (at any scale), as in :func:`contrastive_loss`.
     """
-    temperature = V.check_positive_real("temperature", temperature)
-    V.check_embeddings(z, positives="labels", normalize=normalize)
+    temperature = V.check_temperature(temperature)
+    V.check_embeddings(z, positives="labels", normalize=normalize, temperature=temperature)
     b, v, _ = z.shape
     V.check_ids("labels", labels, batch=b, device=z.device, required_by="supcon_loss")
     with _full_precision(z.device):

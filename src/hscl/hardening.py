@@ -1,4 +1,4 @@
-"""Hardening functions: how the negatives are tilted toward the hard ones (SPEC.md section 2).
+"""Hardening functions: how the negatives are tilted toward the hard ones (docs/math.md section 2).
 
 A hardening function eta(s) >= 0 is non-decreasing in the score s = z_i . z_j / t. hscl works with its
 logarithm, the *log-weight* w_ij = log eta(s_ij), so that every sum stays a log-sum-exp.
@@ -26,17 +26,23 @@ import numbers
 import torch
 from torch import Tensor
 
-__all__ = ["ExponentialTilt", "Hardening", "Threshold", "from_beta_tau"]
+__all__ = ["MAX_BETA", "ExponentialTilt", "Hardening", "Threshold", "from_beta_tau"]
 
 
-def _check_real(name: str, value, *, low: float, low_inclusive: bool) -> float:
+#: The largest accepted beta of :class:`ExponentialTilt`.
+MAX_BETA = 1e4
+
+
+def _check_real(name: str, value, *, low: float, low_inclusive: bool, high: float | None = None) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     value = float(value)
     ok = value >= low if low_inclusive else value > low
-    if not math.isfinite(value) or not ok:
+    if not math.isfinite(value) or not ok or (high is not None and value > high):
         bound = f">= {low}" if low_inclusive else f"> {low}"
-        raise ValueError(f"{name} must be finite and {bound}, got {value}")
+        if high is not None:
+            bound += f" and <= {high:g}"
+        raise ValueError(f"{name} must be finite and {bound}, got {value:g}")
     return value
 
 
@@ -60,11 +66,16 @@ class ExponentialTilt(Hardening):
     ``beta = 0`` gives the unhardened loss; as beta grows, log E_i tends to max_{j in N(i)} s_ij.
 
     Args:
-        beta: concentration, a finite real number >= 0.
+        beta: concentration, a finite real number in [0, 1e4] (``MAX_BETA``); larger values raise a
+            ``ValueError``. At beta = 1e4 the tilt is already the hardest-negative limit for any practical
+            purpose (a score gap of 1e-3 gets weight e^{-10}); beyond it, beta times the float32 rounding of
+            the scores (about 1e-7 / t) decides the weights more and more (the float32 gradient is off by
+            about 1e-3 at beta = 1e5 and is noise from about 1e8; the float64 one from about 1e16), and beyond
+            3.4e38 beta is inf in float32 and the loss NaN.
     """
 
     def __init__(self, beta: float) -> None:
-        self.beta = _check_real("beta", beta, low=0.0, low_inclusive=True)
+        self.beta = _check_real("beta", beta, low=0.0, low_inclusive=True, high=MAX_BETA)
 
     def log_weights(self, scores: Tensor) -> Tensor:
         return scores * self.beta
@@ -81,7 +92,7 @@ class Threshold(Hardening):
         log E_i = LSE_{j in N(i), s_ij >= log tau} (s_ij) - log |{j in N(i) : s_ij >= log tau}|.
 
     An anchor with no negative above the threshold carries no weighted negative and is left out of the
-    mean (SPEC.md section 2). The paper uses tau = e^{-0.5} and tau = e^{-0.1}.
+    mean (docs/math.md section 2). The paper uses tau = e^{-0.5} and tau = e^{-0.1}.
 
     Args:
         tau: the threshold on e^s, a finite real number > 0.

@@ -1,4 +1,4 @@
-"""A FIFO memory queue of past embeddings that joins the negatives (SPEC.md section 3)."""
+"""A FIFO memory queue of past embeddings that joins the negatives (docs/math.md section 3)."""
 
 from __future__ import annotations
 
@@ -85,12 +85,63 @@ class EmbeddingQueue(nn.Module):
         self.head.zero_()
         self.has_labels.fill_(False)
 
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        stored = state_dict.get(prefix + "embeddings")
-        if stored is not None and stored.numel() and stored.shape[0] != self.size:
+    def _check_state(self, state_dict, prefix: str = "") -> None:
+        """Raise a ``ValueError`` naming the key if the queue entries of ``state_dict`` (under ``prefix``) could
+        not have been written by a queue of this size: it is called by ``load_state_dict`` before anything is
+        loaded. Keys that are absent are left to ``load_state_dict``'s own missing-key handling.
+
+        * ``embeddings``: floating, finite, of shape ``[0, 0]`` (never pushed) or ``[size, D]``;
+        * ``labels``, ``ids``: integer, one per row of ``embeddings``;
+        * ``has_labels``: a 0-d bool; ``count``, ``head``: 0-d integers with 0 <= count <= rows,
+          0 <= head < rows (0 when empty), and head = count while the queue is not full.
+        """
+        names = ("embeddings", "labels", "ids", "has_labels", "count", "head")
+        state = {name: state_dict.get(prefix + name, getattr(self, name)) for name in names}
+
+        def bad(name: str, what: str) -> ValueError:
+            return ValueError(f"invalid queue state in the checkpoint: {prefix}{name} {what}")
+
+        for name, value in state.items():
+            if not isinstance(value, Tensor):
+                raise bad(name, f"must be a tensor, got {type(value).__name__}")
+        emb = state["embeddings"]
+        if emb.dim() != 2 or not emb.is_floating_point():
+            raise bad("embeddings", f"must be a floating [size, D] tensor, got {emb.dtype} of shape {tuple(emb.shape)}")
+        if emb.numel() and emb.shape[0] != self.size:
             raise ValueError(
-                f"the checkpoint's queue holds {stored.shape[0]} entries but this loss has queue_size={self.size}"
+                f"the checkpoint's queue holds {emb.shape[0]} entries but this loss has queue_size={self.size}"
             )
+        if not emb.numel() and emb.shape != (0, 0):
+            raise bad("embeddings", f"must have shape [0, 0] (empty) or [{self.size}, D], got {tuple(emb.shape)}")
+        rows = emb.shape[0]
+        for name in ("labels", "ids"):
+            value = state[name]
+            if value.dtype == torch.bool or value.is_floating_point() or value.is_complex():
+                raise bad(name, f"must have an integer dtype, got {value.dtype}")
+            if value.shape != (rows,):
+                raise bad(name, f"must have shape [{rows}] (one per row of embeddings), got {tuple(value.shape)}")
+        flag = state["has_labels"]
+        if flag.dtype != torch.bool or flag.dim() != 0:
+            raise bad("has_labels", f"must be a 0-d bool tensor, got {flag.dtype} of shape {tuple(flag.shape)}")
+        for name in ("count", "head"):
+            value = state[name]
+            if value.dtype == torch.bool or value.is_floating_point() or value.is_complex() or value.dim() != 0:
+                raise bad(name, f"must be a 0-d integer tensor, got {value.dtype} of shape {tuple(value.shape)}")
+        if any(state[name].is_meta for name in names):
+            return  # no values to check
+        count, head = int(state["count"]), int(state["head"])
+        if not 0 <= count <= rows:
+            raise bad("count", f"must be in [0, {rows}] (the queue's capacity), got {count}")
+        if not 0 <= head < max(rows, 1):
+            raise bad("head", f"must be in [0, {max(rows, 1) - 1}], got {head}")
+        if count < rows and head != count:
+            raise bad("head", f"must equal count ({count}) while the queue is not full, got {head}")
+        if not bool(torch.isfinite(emb).all()):
+            raise bad("embeddings", "contains NaN or inf; the stored embeddings must be finite")
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        self._check_state(state_dict, prefix)
+        stored = state_dict.get(prefix + "embeddings")
         if stored is not None and stored.shape != self.embeddings.shape:
             self.embeddings = torch.empty_like(stored, device=self.embeddings.device)
             self.labels = torch.empty(stored.shape[0], dtype=torch.long, device=self.labels.device)

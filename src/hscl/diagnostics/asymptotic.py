@@ -1,4 +1,4 @@
-r"""The paper's theory made measurable: the four asymptotic losses and Assumption 1 (SPEC.md section 4).
+r"""The paper's theory made measurable: the four asymptotic losses and Assumption 1 (docs/math.md section 4).
 
 As K grows, l_ip - log K tends to the asymptotic pair loss
 
@@ -27,11 +27,11 @@ import warnings
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from .. import _validation as V
-from ..functional import _compute_dtype, _full_precision, log_tilted_mean
+from .._extras import progress_bar
+from ..functional import _embed, _full_precision, log_tilted_mean
 from ..hardening import ExponentialTilt, Threshold
 
 __all__ = [
@@ -153,7 +153,8 @@ class AssumptionReport:
 
 
 def _validate(z, labels, hardening, temperature, chunk_size) -> tuple[float, int | None]:
-    V.check_embeddings(z, positives="views", normalize=True)
+    temperature = V.check_temperature(temperature)
+    V.check_embeddings(z, positives="views", normalize=True, temperature=temperature)
     if z.shape[1] != 2:
         raise ValueError(
             f"z must hold exactly 2 views per sample (one positive per anchor), got shape {tuple(z.shape)}"
@@ -162,7 +163,7 @@ def _validate(z, labels, hardening, temperature, chunk_size) -> tuple[float, int
     if hardening is None:
         raise ValueError("hardening is required (e.g. hscl.ExponentialTilt(1.0) or hscl.Threshold(math.exp(-0.5)))")
     V.check_hardening(hardening)
-    return V.check_positive_real("temperature", temperature), V.check_optional_count("chunk_size", chunk_size)
+    return temperature, V.check_optional_count("chunk_size", chunk_size)
 
 
 @torch.no_grad()
@@ -186,13 +187,11 @@ def assumption_report(
     m = 2 * b
     chunk_size = chunk_size or default_chunk_size(m)
     with _full_precision(z.device):
-        x = F.normalize(z.reshape(m, -1).to(_compute_dtype(z.dtype)), dim=1)
+        x = _embed(z, True)  # [2B, D], L2-normalised at any scale
         y = labels.long().repeat_interleave(2)
         starts = range(0, m, chunk_size)
-        if progress:
-            from tqdm.auto import tqdm
-
-            starts = tqdm(starts, desc="assumption 1", unit="chunk", leave=False)
+        if progress:  # a bar where tqdm is installed
+            starts = progress_bar(starts, desc="assumption 1", unit="chunk", leave=False)
         parts = []
         for start in starts:
             idx = torch.arange(start, min(start + chunk_size, m), device=x.device)

@@ -1,5 +1,5 @@
 """``ContrastiveLoss``: the loss family of :func:`hscl.functional.contrastive_loss` as an ``nn.Module``, with a
-memory queue, data-parallel gathering and chunked computation (SPEC.md sections 2 and 3)."""
+memory queue, data-parallel gathering and chunked computation (docs/math.md sections 2 and 3)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ __all__ = ["ContrastiveLoss"]
 
 
 class ContrastiveLoss(nn.Module):
-    r"""UCL, H-UCL, SCL and H-SCL (SPEC.md section 2) as a module.
+    r"""UCL, H-UCL, SCL and H-SCL (docs/math.md section 2) as a module.
 
     With s_ij = z_i . z_j / t and log-weights w_ij = log eta(s_ij) over the negative candidates N(i),
 
@@ -91,6 +91,18 @@ class ContrastiveLoss(nn.Module):
         # Source of automatic instance ids (negative, so they never meet user ids >= 0), kept for resume.
         self.register_buffer("next_auto_id", torch.zeros((), dtype=torch.long))
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # Check the queue's entries too before anything loads, so that a bad checkpoint changes nothing.
+        if self.queue is not None:
+            self.queue._check_state(state_dict, prefix + "queue.")
+        key = prefix + "next_auto_id"
+        auto = state_dict.get(key)
+        if isinstance(auto, Tensor):
+            integer = not (auto.dtype == torch.bool or auto.is_floating_point() or auto.is_complex())
+            if not integer or auto.dim() != 0 or (not auto.is_meta and int(auto) < 0):
+                raise ValueError(f"invalid state in the checkpoint: {key} must be a 0-d integer >= 0, got {auto!r}")
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def extra_repr(self) -> str:
         parts = [
             f"negatives={self.negatives!r}",
@@ -132,7 +144,7 @@ class ContrastiveLoss(nn.Module):
         instance_ids: Tensor | None = None,
         return_stats: bool = False,
     ):
-        V.check_embeddings(z, positives=self.positives, normalize=self.normalize)
+        V.check_embeddings(z, positives=self.positives, normalize=self.normalize, temperature=self.temperature)
         b, v, d = z.shape
         need = V.needs_labels(self.negatives, self.positives)
         V.check_ids("labels", labels, batch=b, device=z.device, required_by=need)

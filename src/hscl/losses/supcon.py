@@ -20,7 +20,8 @@ class SupConLoss(nn.Module):
         l_i = -(1 / |P_L(i)|) * sum_{p in P_L(i)} [ s_ip - LSE_{j != i} s_ij ],
 
     averaged over the anchors with P_L(i) not empty. Unlike the SCL family, same-class samples sit in the
-    denominator and there is no hardening.
+    denominator and there is no hardening. ``temperature`` and ``normalize`` are those of
+    :func:`hscl.functional.supcon_loss` (same accepted range, scale-safe normalisation).
 
     ``gather_distributed=True``: under ``torch.distributed``, P_L(i) and the denominator range over the global
     batch (embeddings gathered with gradient), each process keeps its own anchors, and the value is the global
@@ -30,14 +31,14 @@ class SupConLoss(nn.Module):
 
     def __init__(self, temperature: float = 0.1, normalize: bool = True, gather_distributed: bool = False) -> None:
         super().__init__()
-        self.temperature = V.check_positive_real("temperature", temperature)
+        self.temperature = V.check_temperature(temperature)
         self.normalize = bool(normalize)
         self.gather_distributed = bool(gather_distributed)
 
     def forward(self, z: Tensor, labels: Tensor) -> Tensor:
         if not (self.gather_distributed and D.is_distributed()):
             return supcon_loss(z, labels, temperature=self.temperature, normalize=self.normalize)
-        V.check_embeddings(z, positives="labels", normalize=self.normalize)
+        V.check_embeddings(z, positives="labels", normalize=self.normalize, temperature=self.temperature)
         b, v, _ = z.shape
         V.check_ids("labels", labels, batch=b, device=z.device, required_by="SupConLoss")
         with _full_precision(z.device):
