@@ -11,6 +11,7 @@ from PIL import Image
 from hscl.datasets.images import (
     ImageArrays,
     balanced_split,
+    balanced_subset,
     cached,
     read_cifar,
     read_digits,
@@ -184,6 +185,24 @@ def test_balanced_split():
         balanced_split(labels, 1.5)
 
 
+def test_balanced_subset_takes_exactly_n_class_balanced():
+    labels = np.concatenate([np.repeat(np.arange(4), [10, 20, 30, 1]), [-1, -1]])
+    for n in (4, 5, 10, 15, 30, 61):  # largest remainder, at least one of each class; never an unlabeled one
+        idx = balanced_subset(labels, n, seed=0)
+        assert len(idx) == n == len(set(idx)) and (labels[idx] >= 0).all()
+        counts = np.bincount(labels[idx], minlength=4)
+        assert (counts >= 1).all() and (counts <= [10, 20, 30, 1]).all()
+    assert np.bincount(labels[balanced_subset(labels, 10, seed=0)]).tolist() == [1, 3, 5, 1]
+    assert np.array_equal(balanced_subset(labels, 15, seed=3), balanced_subset(labels, 15, seed=3))
+    even = np.repeat(np.arange(10), 50)  # 15 of 10 equal classes: 5 classes get 2, drawn with the seed
+    counts = [np.bincount(even[balanced_subset(even, 15, seed=s)]) for s in range(4)]
+    assert all(sorted(c.tolist()) == [1] * 5 + [2] * 5 for c in counts)
+    assert len({tuple(c) for c in counts}) > 1
+    for n in (3, 62):
+        with pytest.raises(ValueError, match=f"train_subset {n}: .* 4 classes .* 61 labeled images"):
+            balanced_subset(labels, n, seed=0, name="train_subset")
+
+
 @pytest.mark.skipif(not SHARED_CIFAR.is_file(), reason="../shared/data/cifar10-jpeg is not beside this checkout")
 def test_shared_cifar10_jpeg_test_split(tmp_path):
     with tarfile.open(SHARED_CIFAR) as tar:
@@ -216,3 +235,63 @@ def test_load_image_splits_from_an_archive_and_a_plain_folder(tmp_path):
     assert len(parts["train"]) == 8 and len(parts["test"]) == 2  # stratified 80/20
     with pytest.raises(ValueError, match=r"not a \.tar\.gz"):
         load_image_splits(str(flat / "a" / "0.png"), cache=tmp_path / "cache")
+
+
+def test_empty_class_folder_is_refused(tmp_path):
+    root = tmp_path / "imgs"
+    _save(root / "cat" / "a.png", np.zeros((4, 4, 3), np.uint8))
+    (root / "dog").mkdir()
+    (root / "dog" / "notes.txt").write_text("no image here")
+    with pytest.raises(ValueError, match=r"class folder .*imgs/dog holds no images"):
+        read_image_folder(root)
+
+
+def test_tiny_imagenet_class_without_training_images_is_refused(tmp_path):
+    (tmp_path / "wnids.txt").write_text("n01\nn02\n")
+    _save(tmp_path / "train" / "n01" / "images" / "a.JPEG", np.zeros((8, 8, 3), np.uint8), fmt="PNG")
+    (tmp_path / "train" / "n02" / "images").mkdir(parents=True)
+    with pytest.raises(ValueError, match=r"train/n02/images holds no images"):
+        read_tiny_imagenet(tmp_path, "train")
+
+
+def test_decompression_bomb_names_the_file(tmp_path, monkeypatch):
+    root = tmp_path / "imgs"
+    _save(root / "cat" / "ok.png", np.zeros((4, 4, 3), np.uint8))
+    _save(root / "cat" / "bomb.png", np.zeros((4, 4, 3), np.uint8))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 7)  # 16 pixels > 2 x 7: what PIL refuses as a bomb
+    with pytest.raises(ValueError, match=r"cat/bomb\.png: image too large to decode safely"):
+        read_image_folder(root)
+
+
+def _cifar10_folder(tmp_path, data, protocol=2):
+    with open(tmp_path / "batches.meta", "wb") as f:
+        pickle.dump({b"label_names": [b"a", b"b"]}, f, protocol=protocol)
+    for i in range(1, 6):
+        with open(tmp_path / f"data_batch_{i}", "wb") as f:
+            pickle.dump({b"data": data, b"labels": [0, 1]}, f, protocol=protocol)
+    return tmp_path
+
+
+def test_cifar_batch_pickled_with_protocol_5(tmp_path):
+    imgs = _cifar_images(2)
+    folder = _cifar10_folder(tmp_path, imgs.transpose(0, 3, 1, 2).reshape(2, -1), protocol=5)
+    ds = read_cifar(folder)
+    assert ds.images.shape == (10, 32, 32, 3) and ds.labels.tolist() == [0, 1] * 5
+    np.testing.assert_array_equal(ds.images[:2], imgs)
+
+
+@pytest.mark.parametrize(
+    "value,dtype", [(256, np.int64), (-1, np.int16), (300.0, np.float64), (1.5, np.float32), (np.nan, np.float64)]
+)
+def test_cifar_pixels_outside_0_255_are_refused(tmp_path, value, dtype):
+    data = np.zeros((2, 3072), dtype=dtype)
+    data[1, 7] = value
+    folder = _cifar10_folder(tmp_path, data)
+    with pytest.raises(ValueError, match=r"data_batch_1: pixel values must be integers in 0\.\.255"):
+        read_cifar(folder)
+
+
+def test_cifar_pixels_in_range_of_another_dtype_are_read(tmp_path):
+    data = np.arange(2 * 3072, dtype=np.int64).reshape(2, 3072) % 256
+    ds = read_cifar(_cifar10_folder(tmp_path, data.astype(np.float64)))
+    assert ds.images.dtype == np.uint8 and int(ds.images.max()) == 255

@@ -5,6 +5,7 @@ Names: ``cifar10``, ``cifar100``, ``stl10``, ``tiny-imagenet`` (read from ``data
 when ``download=True``) and ``digits`` (embedded in scikit-learn). A path may be a CIFAR / STL-10 / Tiny-ImageNet
 folder, an ImageFolder tree with ``train/`` and ``test/`` subfolders or without (then a stratified 80/20 split
 with a fixed seed), or a ``.tar.gz`` / ``.tgz`` / ``.zip`` of such a tree (extracted safely into the cache).
+Cached arrays and extractions follow their source's content: a changed source is read again.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .._io import cache_dir
-from .download import ARCHIVES, download, extract_archive
+from .download import ARCHIVES, MAX_EXTRACT_BYTES, MAX_EXTRACT_MEMBERS, download, extract_archive
 from .images import (
     ImageArrays,
     cached,
@@ -84,13 +85,61 @@ def _read(kind: str, folder: Path, progress: bool) -> dict[str, ImageArrays]:
     return {"train": train, "test": test}
 
 
-def _extract(archive: Path, cache: Path) -> Path:
-    dest = cache / ("extracted-" + hashlib.sha256(str(archive.resolve()).encode()).hexdigest()[:12])
+def _path_key(path: Path) -> str:
+    return hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
+
+
+def _tree_fingerprint(folder: Path) -> str:
+    """A hash of every file under ``folder``: relative path, size and modification time (nanoseconds). Adding,
+    removing, renaming or rewriting a file changes it; reading the images does not."""
+    entries, seen = [], set()
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):  # linked class folders count too
+        st = os.stat(dirpath)
+        if (st.st_dev, st.st_ino) in seen:  # a link back up the tree: once is enough
+            dirnames.clear()
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        dirnames.sort()
+        for name in sorted(filenames):
+            path = Path(dirpath) / name
+            try:
+                st = path.stat()
+            except OSError:  # a dangling link: its name still counts
+                entries.append(f"{path.relative_to(folder).as_posix()}\0-")
+                continue
+            entries.append(f"{path.relative_to(folder).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}")
+    return hashlib.sha256("\n".join(entries).encode()).hexdigest()[:16]
+
+
+def _file_fingerprint(path: Path) -> str:
+    st = path.stat()
+    return hashlib.sha256(f"{st.st_size}\0{st.st_mtime_ns}".encode()).hexdigest()[:16]
+
+
+def _drop_superseded(cache: Path, prefix: str, current: str) -> None:
+    """Remove the cache entries of an earlier version of the same source (same ``prefix``, not ``current``)."""
+    for old in cache.glob(prefix + "*"):
+        if not old.name.startswith(current):
+            if old.is_dir():
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                old.unlink(missing_ok=True)
+
+
+def _extract(archive: Path, cache: Path, **limits) -> Path:
+    """Extract ``archive`` into the cache once per version of it (path, size and modification time)."""
+    prefix = f"extracted-{_path_key(archive)}-"
+    dest = cache / (prefix + _file_fingerprint(archive))
     if not dest.is_dir():
         staging = dest.with_name(dest.name + ".partial")
         shutil.rmtree(staging, ignore_errors=True)
-        extract_archive(archive, staging)
+        try:
+            extract_archive(archive, staging, **limits)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
         os.replace(staging, dest)
+        _drop_superseded(cache, prefix, dest.name)
     entries = [p for p in dest.iterdir() if not p.name.startswith(".")]
     return entries[0] if len(entries) == 1 and entries[0].is_dir() else dest
 
@@ -102,8 +151,15 @@ def load_image_splits(
     download_missing: bool = False,
     cache: str | os.PathLike | None = None,
     progress: bool = False,
+    max_extract_bytes: int = MAX_EXTRACT_BYTES,
+    max_extract_members: int = MAX_EXTRACT_MEMBERS,
 ) -> dict[str, ImageArrays]:
-    """``{"train", "test"[, "unlabeled"]}`` for a named data set or a path (see the module docstring)."""
+    """``{"train", "test"[, "unlabeled"]}`` for a named data set or a path (see the module docstring).
+
+    The decoded arrays are cached under a key of the source's path and content (every file's relative path, size
+    and modification time): adding, removing or changing an image or a class decodes again. Archives unpack within
+    ``max_extract_bytes`` bytes and ``max_extract_members`` members (see :func:`~.download.extract_archive`)."""
+    limits = {"max_bytes": max_extract_bytes, "max_members": max_extract_members}
     cache = (Path(cache) if cache is not None else cache_dir()) / "images"
     if name_or_path == "digits":
         train, test = _stratified_split(read_digits())
@@ -116,18 +172,19 @@ def load_image_splits(
                 raise FileNotFoundError(
                     f"{name_or_path} is not under {root}; pass --download to fetch it (needs the network)"
                 )
-            folder = download(name_or_path, root)
-        kind = name_or_path
+            folder = download(name_or_path, root, **limits)
+        kind, source = name_or_path, folder
     else:
-        path = Path(name_or_path)
+        path = source = Path(name_or_path)
         if not path.exists():
             raise ValueError(f"unknown data set {name_or_path!r}: use one of {', '.join(NAMED)} or a path")
         if path.is_file():
             if not (path.name.endswith((".tar.gz", ".tgz", ".zip"))):
                 raise ValueError(f"{path} is a file but not a .tar.gz / .tgz / .zip archive of images")
-            path = _extract(path, cache)
+            path = _extract(path, cache, **limits)
         folder, kind = path, _folder_kind(path)
-    key = f"{kind}-" + hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:12]
+    prefix = f"{kind}-{_path_key(source)}-"  # the source: a folder, or the archive it was extracted from
+    key = prefix + _tree_fingerprint(folder)
     parts = {}
 
     def build_all():
@@ -146,4 +203,6 @@ def load_image_splits(
             return parts[split]
 
         out[split] = cached(f"{key}-{split}", build, cache)
+    if parts:  # decoded afresh: what an earlier version of the source left in the cache is stale
+        _drop_superseded(cache, prefix, key + "-")
     return out

@@ -3,8 +3,9 @@ unlabeled split), Tiny-ImageNet (folder format, validation annotations included)
 scikit-learn's digits (embedded). Images are decoded once into a uint8 ``[N, H, W, C]`` array that
 :func:`cached` stores as a ``.npy`` file and memory-maps, so no epoch decodes an image again.
 
-CIFAR's pickles are read with a restricted unpickler that only builds numpy arrays and plain containers: a file
-that asks for anything else is refused instead of executed.
+CIFAR's pickles (any protocol) are read with a restricted unpickler that only builds numpy arrays and plain
+containers: a file that asks for anything else is refused instead of executed; pixel values outside 0..255 are
+refused, not wrapped. An empty class folder is refused, and so is an image that PIL deems a decompression bomb.
 """
 
 from __future__ import annotations
@@ -17,12 +18,16 @@ from pathlib import Path
 
 import numpy as np
 
+from .._extras import require
 from .._io import atomic_write
+
+require(__name__, "images")
 
 __all__ = [
     "IMAGE_SUFFIXES",
     "ImageArrays",
     "balanced_split",
+    "balanced_subset",
     "cached",
     "read_cifar",
     "read_digits",
@@ -67,6 +72,8 @@ class _ArrayUnpickler(pickle.Unpickler):
         {
             ("numpy.core.multiarray", "_reconstruct"),
             ("numpy._core.multiarray", "_reconstruct"),
+            ("numpy.core.numeric", "_frombuffer"),  # how protocol-5 pickles store arrays (numpy 1 / 2)
+            ("numpy._core.numeric", "_frombuffer"),
             ("numpy.core.multiarray", "scalar"),
             ("numpy._core.multiarray", "scalar"),
             ("numpy", "ndarray"),
@@ -97,6 +104,19 @@ def _load_cifar_pickle(path: Path) -> dict:
     return {k.decode() if isinstance(k, bytes) else k: v for k, v in obj.items()}
 
 
+def _pixels(data: np.ndarray, path: Path) -> np.ndarray:
+    """``data`` as uint8, refusing values a cast would wrap or truncate (outside 0..255, or not integers)."""
+    if data.dtype == np.uint8:
+        return data
+    if data.dtype.kind not in "biuf":
+        raise ValueError(f"{path}: pixel values must be integers in 0..255, got dtype {data.dtype}")
+    if data.size:
+        low, high = data.min(), data.max()
+        if not (0 <= low and high <= 255) or (data.dtype.kind == "f" and not np.array_equal(data, np.round(data))):
+            raise ValueError(f"{path}: pixel values must be integers in 0..255, found {low}..{high} ({data.dtype})")
+    return data.astype(np.uint8)
+
+
 def read_cifar(folder: str | os.PathLike, *, train: bool = True, cifar100: bool = False) -> ImageArrays:
     """CIFAR-10 (``cifar-10-batches-py``: data_batch_1..5, test_batch, batches.meta) or CIFAR-100
     (``cifar-100-python``: train, test, meta; fine labels)."""
@@ -116,7 +136,7 @@ def read_cifar(folder: str | os.PathLike, *, train: bool = True, cifar100: bool 
         data, y = batch.get("data"), batch.get(key)
         if not isinstance(data, np.ndarray) or data.ndim != 2 or data.shape[1] != 3072 or y is None:
             raise ValueError(f"{folder / name}: expected 'data' [N, 3072] and {key!r}")
-        images.append(data.astype(np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+        images.append(_pixels(data, folder / name).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
         labels.append(np.asarray(y, dtype=np.int64))
     name = ("CIFAR-100" if cifar100 else "CIFAR-10") + ("-train" if train else "-test")
     return ImageArrays(np.ascontiguousarray(np.concatenate(images)), np.concatenate(labels), classes, name)
@@ -153,13 +173,15 @@ def _decode(path: Path, size: tuple[int, int] | None) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as im:
+        with Image.open(path) as im:  # PIL refuses decompression bombs (Image.MAX_IMAGE_PIXELS) on opening
             if im.mode not in _CONVERTIBLE_MODES:
                 raise ValueError(f"{path}: image mode {im.mode!r} is not supported (use RGB, L, P, RGBA or LA)")
             im = im.convert("RGB")
             if size is not None and im.size != size:
                 im = im.resize(size, Image.BILINEAR)
             return np.asarray(im, dtype=np.uint8)
+    except Image.DecompressionBombError as err:
+        raise ValueError(f"{path}: image too large to decode safely: {err}") from err
     except (UnidentifiedImageError, OSError) as err:
         raise ValueError(f"{path} is not a readable image: {err}") from err
 
@@ -194,14 +216,16 @@ def read_image_folder(
     if not folder.is_dir():
         raise FileNotFoundError(f"image folder {folder} does not exist")
     classes = sorted(d.name for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
-    items = [
-        (p, k)
-        for k, c in enumerate(classes)
-        for p in sorted((folder / c).rglob("*"))
-        if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
-    ]
-    if not items:
+    if not classes:
         raise ValueError(f"{folder} holds no images in class subfolders (<class>/<image>.{{jpg,png,...}})")
+    items = []
+    for k, c in enumerate(classes):
+        found = [p for p in sorted((folder / c).rglob("*")) if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+        if not found:
+            raise ValueError(
+                f"class folder {folder / c} holds no images ({', '.join(IMAGE_SUFFIXES)}): remove it or add images"
+            )
+        items += [(p, k) for p in found]
     return _decode_all(items, classes, folder.name, size=size, progress=progress)
 
 
@@ -217,8 +241,13 @@ def read_tiny_imagenet(folder: str | os.PathLike, split: str = "train", *, progr
     wnids = wnids_file.read_text().split()
     index = {w: i for i, w in enumerate(wnids)}
     if split == "train":
-        items = [(p, index[w]) for w in wnids for p in sorted((folder / "train" / w / "images").glob("*"))
-                 if p.suffix.lower() in IMAGE_SUFFIXES]  # fmt: skip
+        items = []
+        for w in wnids:
+            images = folder / "train" / w / "images"
+            found = [p for p in sorted(images.glob("*")) if p.suffix.lower() in IMAGE_SUFFIXES]
+            if not found:
+                raise ValueError(f"{images} holds no images: every class of wnids.txt needs training images")
+            items += [(p, index[w]) for p in found]
     else:
         ann = folder / "val" / "val_annotations.txt"
         if not ann.is_file():
@@ -284,3 +313,37 @@ def balanced_split(labels: np.ndarray, fraction: float = 0.1, seed: int = 0) -> 
     val = np.sort(np.concatenate(val)) if val else np.array([], dtype=np.int64)
     train = np.setdiff1d(np.arange(len(labels)), val)
     return train, val
+
+
+def balanced_subset(labels: np.ndarray, n: int, seed: int = 0, *, name: str = "n") -> np.ndarray:
+    """Exactly ``n`` indices of the labeled entries (unlabeled, -1, are never chosen), class-balanced: every class
+    gets one, and the rest is shared in proportion to the class sizes by largest remainder (ties broken at random
+    with ``seed``); the images of each class are drawn with ``seed``. Returns the indices, sorted. ``n`` below the
+    number of classes or above the labeled entries is refused with a ValueError naming ``name``."""
+    labels = np.asarray(labels)
+    classes, sizes = np.unique(labels[labels >= 0], return_counts=True)
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise ValueError(f"{name} must be an int, got {n!r}")
+    n, total = int(n), int(sizes.sum())
+    if n < len(classes) or n > total:
+        raise ValueError(
+            f"{name} {n}: a class-balanced subset takes at least one image of each of the {len(classes)} classes "
+            f"and at most the {total} labeled images available; give {len(classes)}..{total}"
+        )
+    sizes = sizes.astype(np.int64)
+    # quota of class c: n * size_c / total; compared exactly as n * size_c - take_c * total (integers)
+    take = np.maximum(n * sizes // total, 1)
+    tie = np.random.default_rng([seed, 1]).permutation(len(classes))  # seeded tie-break; [seed] alone draws below
+    while (gap := n - int(take.sum())) != 0:
+        behind = n * sizes - take * total  # how far each class is below its quota (negative: above)
+        if gap > 0:  # give one to the class furthest below its quota that has images left
+            open_ = np.flatnonzero(take < sizes)
+            take[open_[np.lexsort((tie[open_], -behind[open_]))[0]]] += 1
+        else:  # a class raised to one made the total too large: take one from the class furthest above its quota
+            open_ = np.flatnonzero(take > 1)
+            take[open_[np.lexsort((tie[open_], behind[open_]))[0]]] -= 1
+    rng = np.random.default_rng(seed)
+    chosen = [
+        rng.choice(np.flatnonzero(labels == c), size=k, replace=False) for c, k in zip(classes, take, strict=True)
+    ]
+    return np.sort(np.concatenate(chosen)) if chosen else np.array([], dtype=np.int64)

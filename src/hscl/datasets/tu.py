@@ -1,11 +1,14 @@
-"""TU graph benchmarks: the TU raw format (through PyTorch Geometric's ``TUDataset``), the GIN text format (DD and
-REDDIT-BINARY here), node features, the bundled MUTAG, and the real download with checksums.
+"""TU graph benchmarks: the TU raw format (read as PyTorch Geometric's ``TUDataset`` reads it), the GIN text
+format (DD and REDDIT-BINARY here), node features, the bundled MUTAG, and the real download with checksums.
 
 Data sets are found by name in a data root (a folder holding ``<NAME>/`` folders of raw files, e.g.
-``../shared/data/TU``), or given as the path of such a folder. Raw files are copied into a writable cache
-(``$HSCL_CACHE`` or ``~/.cache/hscl``) before PyG processes them, so read-only sources are fine.
+``../shared/data/TU``), or given as the path of such a folder. The raw files are checked before any graph is
+built (vectorised with numpy: they can have millions of lines): a ``ValueError`` names the file and the 1-based
+line of the first problem. The parsed graphs are cached in a writable folder (``$HSCL_CACHE/TU`` or
+``~/.cache/hscl/TU``) under a sha256 of the source files, so read-only sources are fine and an edited file is read
+again.
 
-Node features (SPEC.md section 6): one-hot node labels, with the node attributes where present (ENZYMES,
+Node features (docs/math.md section 6): one-hot node labels, with the node attributes where present (ENZYMES,
 PROTEINS); without node labels (IMDB-BINARY, REDDIT-BINARY), one-hot degree when the largest degree is at most
 ``MAX_ONE_HOT_DEGREE``, else two normalised degree features (deg / max deg, log(1 + deg) / log(1 + max deg)).
 """
@@ -21,11 +24,15 @@ import warnings
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor
 
-from .._io import cache_dir
+from .._extras import require
+from .._io import atomic_write, cache_dir
 from .download import safe_extract_zip
+
+require(__name__, "graphs")
 
 __all__ = [
     "BENCHMARKS",
@@ -41,6 +48,7 @@ BENCHMARKS = ("MUTAG", "PTC_MR", "PROTEINS", "ENZYMES", "IMDB-BINARY", "NCI1", "
 MAX_ONE_HOT_DEGREE = 200
 TU_URL = "https://www.chrsmrrs.com/graphkerneldatasets/{name}.zip"
 BUNDLED = Path(__file__).parent / "tu_data"
+_TABLE_VERSION = 1  # of the cached graph tables: bump when what they hold changes
 
 # sha256 of the raw files whose provenance is recorded in the project's shared data SOURCES.md.
 KNOWN_SHA256 = {
@@ -130,8 +138,12 @@ def download_tu(name: str, root: str | os.PathLike) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     with urllib.request.urlopen(TU_URL.format(name=name), timeout=60) as response:
         payload = response.read()
-    with zipfile.ZipFile(io.BytesIO(payload)) as archive:
-        files = safe_extract_zip(archive, folder / ".download")
+    try:
+        with zipfile.ZipFile(io.BytesIO(payload)) as archive:
+            files = safe_extract_zip(archive, folder / ".download")
+    except (zipfile.BadZipFile, ValueError) as err:
+        shutil.rmtree(folder / ".download", ignore_errors=True)
+        raise ValueError(f"{TU_URL.format(name=name)} is not a safe zip of TU raw files: {err}") from err
     texts = [p for p in files if p.name.endswith(".txt")]
     for path in texts:  # verify everything before anything is moved into place
         digest = _sha256(path)
@@ -190,6 +202,272 @@ def _check_tu_folder(name: str, folder: Path) -> None:
             )
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# Reading and checking raw text files with numpy: the raw files can have millions of lines, so nothing below loops
+# over lines in Python except to locate an error already detected.
+
+_BLANK, _NEWLINE, _COMMA, _VALUE, _OTHER, _SIGN = range(6)
+
+
+def _char_classes(value_chars: bytes) -> np.ndarray:
+    table = np.full(256, _OTHER, dtype=np.uint8)
+    table[list(value_chars)] = _VALUE
+    if b"+" in value_chars:  # integers: a sign is part of a value, and must start it
+        table[[43, 45]] = _SIGN
+    table[[9, 11, 12, 13, 32]] = _BLANK  # tab, vertical tab, form feed, carriage return (CRLF files), space
+    table[10] = _NEWLINE
+    table[44] = _COMMA
+    return table
+
+
+_INTEGER_CHARS = _char_classes(b"0123456789+-")
+_NUMBER_CHARS = _char_classes(bytes(c for c in range(33, 127) if c != 44))  # decimals: checked when parsed
+_MAX_DIGITS = 18  # every integer of up to 18 digits fits in int64
+
+
+class _Lines:
+    """A text file of numbers, one record a line (values separated by commas in the TU format, by blanks in the
+    GIN format), scanned once with numpy. Errors name ``label`` and the 1-based line. Blank lines at the end of the
+    file are ignored; the number of lines in use is ``n``, the values of each line ``counts``."""
+
+    def __init__(self, label: str, data: bytes, *, integers: bool, commas: bool, what: str = "") -> None:
+        self.label, self.what, self.data, self.integers, self.commas = label, what, data, integers, commas
+        cls = (_INTEGER_CHARS if integers else _NUMBER_CHARS)[np.frombuffer(data, dtype=np.uint8)]
+        if not commas:
+            cls[cls == _COMMA] = _OTHER
+        self.newlines = np.flatnonzero(cls == _NEWLINE)
+        value = cls >= _VALUE  # _VALUE, _OTHER (part of a malformed value) or _SIGN
+        before = np.concatenate(([False], value[:-1]))
+        after = np.concatenate((value[1:], [False]))
+        starts = np.flatnonzero(value & ~before)
+        stops = np.flatnonzero(value & ~after)
+        token_line = self._line_of(starts)
+        comma_line = self._line_of(np.flatnonzero(cls == _COMMA))
+        other_line = self._line_of(np.flatnonzero(cls == _OTHER))
+        bad = [other_line]
+        if integers:  # a sign only at the start of a value and followed by a digit; at most 18 digits
+            sign = np.flatnonzero(cls == _SIGN)
+            bad.append(self._line_of(sign[before[sign] | ~after[sign]]))
+            long = np.flatnonzero(stops - starts + 1 > _MAX_DIGITS)
+            long = long[stops[long] - starts[long] + 1 - (cls[starts[long]] == _SIGN) > _MAX_DIGITS]
+            bad.append(token_line[long])
+        self.n = 1 + max((int(a[-1]) for a in (token_line, comma_line, other_line) if a.size), default=-1)
+        self.counts = np.bincount(token_line, minlength=self.n)
+        self.comma_counts = np.bincount(comma_line, minlength=self.n)
+        found = [int(a.min()) for a in bad if a.size]
+        self.first_bad_value = min(found) if found else None  # line of the first stray character or bad number
+
+    def _line_of(self, positions: np.ndarray) -> np.ndarray:
+        return np.searchsorted(self.newlines, positions)
+
+    def text(self, i: int) -> str:
+        start = int(self.newlines[i - 1]) + 1 if i > 0 else 0
+        stop = int(self.newlines[i]) if i < len(self.newlines) else len(self.data)
+        line = self.data[start:stop].decode("latin-1").strip()
+        return line if len(line) <= 60 else line[:57] + "..."
+
+    def fail(self, i: int, message: str):
+        raise ValueError(f"{self.label}:{i + 1}: {self.what}{message}")
+
+    def check_values(self, limit: int | None = None) -> None:
+        """Refuse the first stray character or malformed number (on a line before ``limit``, if given)."""
+        i = self.first_bad_value
+        if i is not None and (limit is None or i < limit):
+            kind = "integers" if self.integers else "numbers"
+            self.fail(i, f"expected {kind}, found {self.text(i)!r}")
+
+    def rows(self, columns: int | None, noun: str, *, empty_ok: bool = False) -> int:
+        """Check that every line holds ``columns`` values (``None``: as many as line 1); returns the count."""
+        if self.n == 0:
+            if empty_ok:
+                return columns or 0
+            raise ValueError(f"{self.label}: the file is empty; expected {noun}, one line each")
+        k = int(self.counts[0]) if columns is None else columns
+        bad = self.counts != k
+        if self.commas:
+            bad |= self.comma_counts != max(k - 1, 0)
+        shape = np.flatnonzero(bad | (self.counts == 0))
+        first_shape = int(shape[0]) if shape.size else None
+        if self.first_bad_value is not None and (first_shape is None or self.first_bad_value <= first_shape):
+            self.check_values()
+        if first_shape is not None:
+            if self.counts[first_shape] == 0 and self.comma_counts[first_shape] == 0:
+                self.fail(first_shape, f"empty line (expected {noun}, one line each)")
+            sep = "comma-separated " if self.commas and k > 1 else ""
+            self.fail(first_shape, f"expected {k} {sep}{noun}, found {self.text(first_shape)!r}")
+        return k
+
+    def end(self) -> int:
+        """Byte offset of the end of the last line in use."""
+        return int(self.newlines[self.n - 1]) if self.n - 1 < len(self.newlines) else len(self.data)
+
+    def integers_flat(self) -> np.ndarray:
+        """Every value, in order (after :meth:`check_values`)."""
+        text = self.data[: self.end()]
+        if self.commas:
+            text = text.replace(b",", b" ")
+        values = np.fromstring(text.decode("ascii"), dtype=np.int64, sep=" ")
+        if values.size != int(self.counts.sum()):  # cannot happen once check_values passed; never read garbage
+            raise ValueError(f"{self.label}: {self.what}could not read every value as an integer")
+        return values
+
+    def table(self, columns: int | None, noun: str, *, empty_ok: bool = False) -> np.ndarray:
+        """The values as an ``[n, columns]`` array (int64 or float64), after checking the file's shape."""
+        k = self.rows(columns, noun, empty_ok=empty_ok)
+        if self.n == 0:
+            return np.zeros((0, k), dtype=np.int64 if self.integers else np.float64)
+        if self.integers:
+            return self.integers_flat().reshape(self.n, k)
+        text = self.data[: self.end()].decode("ascii")
+        try:
+            return np.loadtxt(io.StringIO(text), delimiter=",", dtype=np.float64, comments=None, ndmin=2)
+        except ValueError as err:  # find the line (the error path only)
+            for i, line in enumerate(text.split("\n")):
+                try:
+                    [float(v) for v in line.split(",")]
+                except ValueError:
+                    self.fail(i, f"expected numbers, found {self.text(i)!r}")
+            raise ValueError(f"{self.label}: {self.what}{err}") from err
+
+
+def _tu_lines(path: Path, *, integers: bool = True) -> _Lines:
+    return _Lines(str(path), path.read_bytes(), integers=integers, commas=True)
+
+
+def _count_problem(lines: _Lines, rows: int, expected: int, noun: str, reason: str) -> None:
+    if rows > expected:
+        lines.fail(expected, f"one line too many: {expected} {noun} expected ({reason})")
+    if rows < expected:
+        raise ValueError(f"{lines.label}:{rows + 1}: missing line: {rows} lines for {expected} {noun} ({reason})")
+
+
+def _label_columns(labels: np.ndarray) -> tuple[Tensor, Tensor]:
+    """Node labels as PyG's ``TUDataset`` one-hot encodes them: each column shifted to start at 0, as many
+    classes as its largest value + 1. Returns the shifted labels [N, C] and the class count of every column."""
+    shifted = labels - labels.min(axis=0)
+    return torch.from_numpy(shifted), torch.from_numpy(shifted.max(axis=0) + 1)
+
+
+def _read_tu_raw(name: str, folder: Path) -> dict:
+    """Check the TU raw files of ``folder`` and read them as one flat graph table (see :func:`_graphs`).
+
+    Graph ids 1..G, sorted, every graph with a node; one graph label per graph; node labels and attributes with
+    one line per node; edges between nodes 1..N of the same graph; edge labels one line per edge. Self loops are
+    dropped and repeated edges kept once (what PyG's ``TUDataset`` does); graphs without edges are fine.
+    """
+    indicator_path = folder / f"{name}_graph_indicator.txt"
+    lines = _tu_lines(indicator_path)
+    graph = lines.table(1, "graph id")[:, 0]
+    if graph[0] != 1:
+        lines.fail(0, f"graph ids start at 1, found {graph[0]}")
+    step = np.diff(graph)
+    bad = np.flatnonzero((step < 0) | (step > 1))
+    if bad.size:
+        i = int(bad[0]) + 1
+        if step[i - 1] < 0:
+            lines.fail(i, f"graph id {graph[i]} after {graph[i - 1]}: the graph indicator must be sorted by graph")
+        lines.fail(i, f"graph id jumps from {graph[i - 1]} to {graph[i]}: graph {graph[i - 1] + 1} has no nodes")
+    num_nodes, num_graphs = len(graph), int(graph[-1])
+    reason = f"{indicator_path.name} has {num_graphs} graphs and {num_nodes} nodes"
+    batch = graph - 1
+
+    lines = _tu_lines(folder / f"{name}_graph_labels.txt")
+    y = lines.table(1, "graph label")[:, 0]
+    _count_problem(lines, len(y), num_graphs, "graph labels", reason)
+
+    table = {"attributes": None, "labels": None, "label_sizes": None}
+    attributes_path = folder / f"{name}_node_attributes.txt"
+    if attributes_path.is_file():
+        lines = _tu_lines(attributes_path, integers=False)
+        attributes = lines.table(None, "node attributes")
+        _count_problem(lines, len(attributes), num_nodes, "node attribute lines", reason)
+        bad = np.flatnonzero(~np.isfinite(attributes).all(axis=1))
+        if bad.size:
+            lines.fail(int(bad[0]), f"non-finite node attribute in {lines.text(int(bad[0]))!r}")
+        table["attributes"] = torch.from_numpy(attributes.astype(np.float32))
+    labels_path = folder / f"{name}_node_labels.txt"
+    if labels_path.is_file():
+        lines = _tu_lines(labels_path)
+        labels = lines.table(None, "node labels")
+        _count_problem(lines, len(labels), num_nodes, "node labels", reason)
+        table["labels"], table["label_sizes"] = _label_columns(labels)
+    kind = "node labels" if table["labels"] is not None else ""  # for GraphDataset.feature_kind
+    if table["attributes"] is not None:
+        kind = kind + " + attributes" if kind else "node attributes"
+
+    lines = _tu_lines(folder / f"{name}_A.txt")
+    edges = lines.table(2, "node ids (an edge)", empty_ok=True)
+    bad = np.flatnonzero(((edges < 1) | (edges > num_nodes)).any(axis=1))
+    if bad.size:
+        i = int(bad[0])
+        v = edges[i][(edges[i] < 1) | (edges[i] > num_nodes)][0]
+        lines.fail(i, f"node id {v} is outside 1..{num_nodes} ({reason})")
+    edges = edges - 1
+    across = np.flatnonzero(batch[edges[:, 0]] != batch[edges[:, 1]])
+    if across.size:
+        i = int(across[0])
+        u, v = edges[i] + 1
+        lines.fail(i, f"edge ({u}, {v}) joins graph {batch[u - 1] + 1} and graph {batch[v - 1] + 1}")
+    for part in ("edge_labels", "edge_attributes"):
+        path = folder / f"{name}_{part}.txt"
+        if path.is_file():  # not used as features, but a count that disagrees means the files do not match
+            lines = _tu_lines(path, integers=False)
+            lines.rows(None, part.replace("_", " "), empty_ok=True)
+            _count_problem(lines, lines.n, len(edges), part.replace("_", " "), f"{name}_A.txt has {len(edges)} edges")
+
+    edges = edges[edges[:, 0] != edges[:, 1]]  # no self loops
+    key = np.sort(edges[:, 0] * num_nodes + edges[:, 1])  # by source, then target
+    key = key[np.concatenate(([True], key[1:] != key[:-1]))] if len(key) else key  # repeated edges once
+    src, dst = key // num_nodes, key % num_nodes
+    node_counts = np.bincount(batch, minlength=num_graphs)
+    offsets = np.concatenate(([0], np.cumsum(node_counts)[:-1]))
+    shift = offsets[batch[src]]
+    return {
+        **table,
+        "edges": torch.from_numpy(np.stack([src - shift, dst - shift], axis=1)),
+        "node_counts": torch.from_numpy(node_counts),
+        "edge_counts": torch.from_numpy(np.bincount(batch[src], minlength=num_graphs)),
+        "y": torch.from_numpy(y),
+        "kind": kind,
+    }
+
+
+def _node_features(table: dict) -> Tensor | None:
+    """``x``: the node attributes, then the one-hot node labels (column by column); None without either."""
+    attributes, labels = table["attributes"], table["labels"]
+    if attributes is None and labels is None:
+        return None
+    num_nodes = len(attributes if attributes is not None else labels)
+    width = attributes.shape[1] if attributes is not None else 0
+    sizes = table["label_sizes"].tolist() if labels is not None else []
+    x = torch.zeros(num_nodes, width + sum(sizes))
+    if attributes is not None:
+        x[:, :width] = attributes
+    rows = torch.arange(num_nodes)
+    for c, size in enumerate(sizes):
+        x[rows, width + labels[:, c]] = 1.0
+        width += size
+    return x
+
+
+def _graphs(table: dict) -> list:
+    """PyG ``Data`` graphs (``x`` or None, ``edge_index``, ``y`` of shape [1], ``num_nodes``) from a flat table:
+    ``attributes`` [N, A] float, ``labels`` [N, C] (0-based) with the class count of each column in
+    ``label_sizes`` (any of the three None), ``edges`` [E, 2] (graph-local node ids), ``node_counts`` and
+    ``edge_counts`` [G], ``y`` [G]. Each graph's ``x`` is a view of one tensor (as ``TUDataset`` gives them)."""
+    from torch_geometric.data import Data
+
+    nodes, edges = table["node_counts"].tolist(), table["edge_counts"].tolist()
+    x = _node_features(table)
+    xs = torch.split(x, nodes) if x is not None else [None] * len(nodes)
+    es = torch.split(table["edges"], edges)
+    ys = table["y"].view(-1, 1)
+    return [
+        Data(x=x, edge_index=e.t().contiguous(), y=y.clone(), num_nodes=n)
+        for x, e, y, n in zip(xs, es, ys, nodes, strict=True)
+    ]
+
+
 def _degree_features(graphs: list) -> str:
     degrees = [torch.bincount(g.edge_index[0], minlength=g.num_nodes) for g in graphs]
     top = int(max(int(d.max()) if d.numel() else 0 for d in degrees))
@@ -201,7 +479,7 @@ def _degree_features(graphs: list) -> str:
     return f"one-hot degree (max {top})" if top <= MAX_ONE_HOT_DEGREE else f"normalised degree (max {top})"
 
 
-def _finish(graphs: list, name: str) -> GraphDataset:
+def _finish(graphs: list, name: str, kind: str = "node labels") -> GraphDataset:
     if not graphs:
         raise ValueError(f"{name}: no graph was read")
     ys = torch.cat([g.y.view(-1) for g in graphs])
@@ -211,7 +489,6 @@ def _finish(graphs: list, name: str) -> GraphDataset:
     if graphs[0].x is None:
         kind = _degree_features(graphs)
     else:
-        kind = "node labels" + (" + attributes" if name in ("ENZYMES", "PROTEINS") else "")
         for g in graphs:
             g.x = g.x.float()
     for g in graphs:
@@ -219,87 +496,150 @@ def _finish(graphs: list, name: str) -> GraphDataset:
     return GraphDataset(graphs, name, len(classes), kind)
 
 
+def _fingerprint(files: list[Path]) -> str:
+    """sha256 of the names, sizes and bytes of ``files`` (and the table format): the cache follows the content."""
+    h = hashlib.sha256(f"hscl TU table v{_TABLE_VERSION}\0".encode())
+    for f in sorted(files, key=lambda p: p.name):
+        h.update(f"{f.name}\0{f.stat().st_size}\0".encode())
+        with open(f, "rb") as src:
+            for block in iter(lambda: src.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()[:24]
+
+
+_TABLE_KEYS = frozenset(
+    {"attributes", "labels", "label_sizes", "edges", "node_counts", "edge_counts", "y", "kind"}
+)  # what _graphs and load_tu read from a table
+
+
+def _cached_table(path: Path, build) -> dict:
+    if path.is_file():
+        try:
+            table = torch.load(path, weights_only=True)
+        except Exception:  # a damaged cache file is rebuilt, never trusted
+            table = None
+        if isinstance(table, dict) and _TABLE_KEYS <= set(table):
+            return table
+    table = build()
+    atomic_write(path, lambda tmp: torch.save(table, tmp))
+    return table
+
+
 def load_tu(
     name_or_path: str, *, data_root: str | os.PathLike | None = None, cache: str | os.PathLike | None = None
 ) -> GraphDataset:
     """Load a TU benchmark by name (from ``data_root``, the default root, or the bundled MUTAG) or from a folder.
 
-    Folders with TU raw files go through PyG's ``TUDataset`` (after a copy into the cache); a folder with a
-    ``<NAME>_gin_format.zip`` (and no ``_A.txt``) through :func:`read_gin_format`. Labels become 0..C-1.
+    Folders with TU raw files are checked line by line (a ``ValueError`` names the file and line of the first
+    problem) and read as PyG's ``TUDataset`` would (``use_node_attr=True``: node attributes, then one-hot node
+    labels); a folder with a ``<NAME>_gin_format.zip`` (and no ``_A.txt``) through :func:`read_gin_format`. Labels
+    become 0..C-1. The parsed graphs are cached in ``cache`` under a sha256 of the source files' content, so an
+    edited file is read again and an unchanged one is not.
     """
     name, folder = _find_source(name_or_path, data_root)
     cache = Path(cache) if cache is not None else cache_dir() / "TU"
     gin_zip = folder / f"{name}_gin_format.zip"
     if not (folder / f"{name}_A.txt").is_file() and gin_zip.is_file():
-        return _finish(read_gin_format(gin_zip, name), name)
-    _check_tu_folder(name, folder)
-    from torch_geometric.datasets import TUDataset
-
-    key = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:12]
-    root = cache / f"{name}-{key}"
-    raw = root / name / "raw"
-    if not raw.is_dir() or {p.name for p in folder.glob(f"{name}_*.txt")} - {p.name for p in raw.iterdir()}:
-        raw.mkdir(parents=True, exist_ok=True)
-        for f in folder.glob(f"{name}_*.txt"):
-            shutil.copyfile(f, raw / f.name)
-    try:
-        ds = TUDataset(str(root), name, use_node_attr=True)
-    except (ValueError, RuntimeError, IndexError, OSError) as err:  # what PyG raises on malformed files
-        shutil.rmtree(root / name / "processed", ignore_errors=True)
-        raise ValueError(f"{folder}: malformed TU raw files ({type(err).__name__}: {err})") from err
-    return _finish([ds[i] for i in range(len(ds))], name)
+        sources, build = [gin_zip], lambda: _read_gin(gin_zip, name)
+    else:
+        _check_tu_folder(name, folder)
+        sources, build = sorted(folder.glob(f"{name}_*.txt")), lambda: _read_tu_raw(name, folder)
+    table = _cached_table(cache / f"{name}-{_fingerprint(sources)}.pt", build)
+    kind = table["kind"] or "node labels"
+    return _finish(_graphs(table), name, kind)
 
 
-def read_gin_format(zip_path: str | os.PathLike, name: str | None = None) -> list:
-    """Parse the GIN / DGCNN text format inside a zip (``<NAME>/<NAME>.txt``): per graph a line ``n label``
-    and ``n`` lines ``tag m nb_1 .. nb_m``. Node features are one-hot tags (none when every tag is 0)."""
-    from torch_geometric.data import Data
-
-    zip_path = Path(zip_path)
+def _read_gin(zip_path: Path, name: str | None) -> dict:
+    """Check and read the GIN-format file in ``zip_path`` as a flat graph table (see :func:`_graphs`)."""
     if not zip_path.is_file():
         raise FileNotFoundError(f"{zip_path} does not exist")
     try:
         with zipfile.ZipFile(zip_path) as archive:
-            members = [m for m in archive.namelist() if m.endswith(".txt") and "/10fold_idx/" not in m
-                       and not m.startswith("__MACOSX")]  # fmt: skip
+            members = [
+                m
+                for m in archive.namelist()
+                if m.endswith(".txt") and "/10fold_idx/" not in m and not m.startswith("__MACOSX")
+            ]
             if name is not None:
                 members = [m for m in members if Path(m).name == f"{name}.txt"] or members
             if len(members) != 1:
                 raise ValueError(f"{zip_path}: expected one <NAME>.txt graph file, found {members}")
-            lines = archive.read(members[0]).decode().split("\n")
+            data = archive.read(members[0])
     except zipfile.BadZipFile as err:
         raise ValueError(f"{zip_path} is not a zip file: {err}") from err
-    try:
-        pos = 0
-        num_graphs = int(lines[pos])
-        pos += 1
-        specs = []
-        all_tags = set()
-        for _ in range(num_graphs):
-            n, label = map(int, lines[pos].split()[:2])
-            pos += 1
-            tags, src, dst = [], [], []
-            for node in range(n):
-                parts = list(map(int, lines[pos].split()))
-                pos += 1
-                tag, m, nbrs = parts[0], parts[1], parts[2:]
-                if len(nbrs) != m or any(not 0 <= j < n for j in nbrs):
-                    raise ValueError(
-                        f"line {pos}: node {node} lists {len(nbrs)} neighbours (degree {m}) or one outside 0..{n - 1}"
-                    )
-                tags.append(tag)
-                src += [node] * m
-                dst += nbrs
-            all_tags.update(tags)
-            specs.append((n, label, tags, src, dst))
-    except (IndexError, ValueError) as err:
-        raise ValueError(f"{zip_path}: malformed GIN-format file ({err})") from err
-    tag_index = {t: i for i, t in enumerate(sorted(all_tags))}
-    graphs = []
-    for n, label, tags, src, dst in specs:
-        edge_index = torch.tensor([src, dst], dtype=torch.long).view(2, -1)
-        x = None
-        if len(tag_index) > 1:
-            x = torch.nn.functional.one_hot(torch.tensor([tag_index[t] for t in tags]), len(tag_index)).float()
-        graphs.append(Data(x=x, edge_index=edge_index, y=torch.tensor([label]), num_nodes=n))
-    return graphs
+    lines = _Lines(f"{zip_path}/{members[0]}", data, integers=True, commas=False, what="malformed GIN-format file: ")
+    lines.check_values()
+    counts = lines.counts
+    if lines.n == 0:
+        raise ValueError(f"{lines.label}: malformed GIN-format file: the file is empty")
+    values = lines.integers_flat()
+    first = np.concatenate(([0], np.cumsum(counts)[:-1]))  # index in values of every line's first value
+    if counts[0] != 1 or values[0] < 1:
+        lines.fail(0, f"expected the number of graphs (at least 1), found {lines.text(0)!r}")
+    num_graphs = int(values[0])
+    headers = np.empty(num_graphs, dtype=np.int64)
+    node_counts = np.empty(num_graphs, dtype=np.int64)
+    pos = 1
+    for g in range(num_graphs):  # one step per graph, to find where each starts
+        if pos >= lines.n:
+            raise ValueError(
+                f"{lines.label}:{pos + 1}: malformed GIN-format file: the file ends before graph {g + 1} of "
+                f"{num_graphs}"
+            )
+        if counts[pos] != 2:
+            lines.fail(pos, f"expected 'nodes label' for graph {g + 1}, found {lines.text(pos)!r}")
+        n = int(values[first[pos]])
+        if n < 1:
+            lines.fail(pos, f"graph {g + 1} has {n} nodes; a graph needs at least 1")
+        if pos + n >= lines.n:
+            raise ValueError(
+                f"{lines.label}:{lines.n + 1}: malformed GIN-format file: the file ends inside graph {g + 1}, "
+                f"whose {n} node lines start at line {pos + 2}"
+            )
+        headers[g], node_counts[g] = pos, n
+        pos += n + 1
+    if pos < lines.n:
+        lines.fail(pos, f"a line after the last of the {num_graphs} graphs: {lines.text(pos)!r}")
+
+    is_node = np.ones(lines.n, dtype=bool)
+    is_node[0] = False
+    is_node[headers] = False
+    node_lines = np.flatnonzero(is_node)
+    graph_of_line = np.searchsorted(headers, np.arange(lines.n), side="right") - 1
+    local = np.arange(lines.n) - headers[np.maximum(graph_of_line, 0)] - 1  # node index inside its graph
+    short = node_lines[counts[node_lines] < 2]
+    if short.size:
+        lines.fail(int(short[0]), f"expected 'tag degree neighbours...', found {lines.text(int(short[0]))!r}")
+    tags, degree = values[first[node_lines]], values[first[node_lines] + 1]
+    wrong = np.flatnonzero(counts[node_lines] - 2 != degree)
+    if wrong.size:
+        i = int(node_lines[wrong[0]])
+        lines.fail(i, f"node {local[i]} lists {counts[i] - 2} neighbours but its degree is {degree[wrong[0]]}")
+    value_line = np.repeat(np.arange(lines.n), counts)
+    is_neighbour = is_node[value_line] & (np.arange(len(values)) - first[value_line] >= 2)
+    line_of_edge = value_line[is_neighbour]
+    dst = values[is_neighbour]
+    size = node_counts[graph_of_line[line_of_edge]]
+    outside = np.flatnonzero((dst < 0) | (dst >= size))
+    if outside.size:
+        i, j = int(line_of_edge[outside[0]]), int(outside[0])
+        lines.fail(i, f"node {local[i]} lists a neighbour {dst[j]} outside 0..{size[j] - 1}")
+    distinct, tag_index = np.unique(tags, return_inverse=True)
+    tagged = len(distinct) > 1  # node features: one-hot tags, unless every tag is the same
+    return {
+        "attributes": None,
+        "labels": torch.from_numpy(tag_index.reshape(-1, 1)) if tagged else None,
+        "label_sizes": torch.tensor([len(distinct)]) if tagged else None,
+        "edges": torch.from_numpy(np.stack([local[line_of_edge], dst], axis=1)),
+        "node_counts": torch.from_numpy(node_counts),
+        "edge_counts": torch.from_numpy(np.bincount(graph_of_line[line_of_edge], minlength=num_graphs)),
+        "y": torch.from_numpy(values[first[headers] + 1].copy()),
+        "kind": "node labels" if tagged else "",
+    }
+
+
+def read_gin_format(zip_path: str | os.PathLike, name: str | None = None) -> list:
+    """Parse the GIN / DGCNN text format inside a zip (``<NAME>/<NAME>.txt``): a line with the number of graphs,
+    then per graph a line ``n label`` (n >= 1) and ``n`` lines ``tag m nb_1 .. nb_m`` (neighbours in 0..n-1). Node
+    features are one-hot tags (none when every tag is the same). A ``ValueError`` names the line of a problem."""
+    return _graphs(_read_gin(Path(zip_path), name))
