@@ -1,4 +1,5 @@
-# Two commands for a fresh machine: `make demo` and `make test`. Each creates .venv if missing.
+# Two commands for a fresh machine: `make demo` and `make test`. Each creates .venv if missing and installs hscl
+# with every extra (".[all,test]": the images and graphs pipelines, and the test tools).
 # TORCH picks the PyTorch build: the default is the CPU build; for CUDA, e.g.
 #   make test TORCH="torch==2.13.0 --index-url <the CUDA wheel index for your CUDA version, from pytorch.org>"
 PYTHON ?= python3
@@ -13,7 +14,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(TORCH)
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet -e ".[all,test]"
 	touch $(STAMP)
 
 demo: $(STAMP)

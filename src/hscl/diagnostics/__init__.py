@@ -1,4 +1,4 @@
-"""The paper's theory, made measurable (SPEC.md section 4): the four asymptotic losses, Assumption 1, and a
+"""The paper's theory, made measurable (docs/math.md section 4): the four asymptotic losses, Assumption 1, and a
 per-epoch recorder with figures. ``DiagnosticsCallback`` (Lightning) is imported on first use."""
 
 from .asymptotic import (

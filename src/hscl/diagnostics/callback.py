@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from .._extras import require
+
+require(__name__, "images")  # before the imports below: name the extra, not "No module named 'lightning'"
+
 import lightning.pytorch as pl
 from torch import Tensor
 

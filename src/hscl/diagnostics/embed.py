@@ -7,6 +7,8 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import Tensor, nn
 
+from .._extras import progress_bar
+
 __all__ = ["embed_views"]
 
 
@@ -30,7 +32,7 @@ def embed_views(
         views: views per sample (2 for the diagnostics: one positive per anchor).
         batch_size: batch size when ``data`` is a pair of tensors.
         device: where to run the model (default: the model's device, or the CPU).
-        progress: show a progress bar.
+        progress: show a progress bar (where tqdm is installed).
 
     Returns:
         ``(z, labels)``: ``z`` of shape ``[N, views, D]`` on the CPU in float32, ``labels`` ``[N]``.
@@ -49,10 +51,8 @@ def embed_views(
         ]
     else:
         batches = data
-    if progress:
-        from tqdm.auto import tqdm
-
-        batches = tqdm(batches, desc="embedding", unit="batch", leave=False)
+    if progress:  # a bar where tqdm is installed
+        batches = progress_bar(batches, desc="embedding", unit="batch", leave=False)
     was_training = model.training if isinstance(model, nn.Module) else None
     if was_training:
         model.eval()
