@@ -2,6 +2,9 @@
 
     python examples/digits_diagnostics.py --loss hscl-beta --epochs 30 --out results/diagnostics/digits
 
+(the command that wrote the committed ``results/diagnostics/digits``; without ``--out`` it writes to
+``./out/digits-diagnostics``, so that a trial run never overwrites committed results).
+
 Writes OUT/diagnostics.csv, OUT/diagnostics_losses.png (the four asymptotic losses across epochs, one panel per
 hardening setting, as the paper's Figure 5), OUT/diagnostics_assumption.png (the fraction of anchors satisfying
 Assumption 1, as its Figure 4) and OUT/model.pt, which `hscl diagnose --checkpoint OUT/model.pt` reads. The
@@ -22,8 +25,11 @@ from hscl.losses.registry import METHODS, make_loss
 from hscl.models import MLPEncoder
 from hscl.transforms import VectorAugment
 
+#: Where a run writes without --out: a scratch folder (git-ignored), never the committed results.
+DEFAULT_OUT = "out/digits-diagnostics"
 
-def main(argv=None) -> int:
+
+def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--loss", choices=sorted(METHODS), default="hscl-beta")
     ap.add_argument("--epochs", type=int, default=30)
@@ -31,9 +37,12 @@ def main(argv=None) -> int:
     ap.add_argument("--temperature", type=float, default=0.5)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default="results/diagnostics/digits")
-    args = ap.parse_args(argv)
+    ap.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default: {DEFAULT_OUT})")
+    return ap.parse_args(argv)
 
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
     torch.manual_seed(args.seed)
     x, y = load_digits()
     model = MLPEncoder(x.shape[1])

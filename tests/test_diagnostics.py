@@ -214,3 +214,38 @@ def test_embed_views_restores_mode_and_shapes():
     torch.testing.assert_close(z2[:, 0], z2[:, 1])
     with pytest.raises(ValueError, match="data is empty"):
         embed_views(model, [], augment=lambda t: t, progress=False)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The `hscl diagnose` pipeline (hscl.diagnostics.run): the checkpoint's augmentation and temperature, its errors.
+
+
+def test_diagnose_pipeline_is_embed_views_then_assumption_report(tmp_path):
+    import numpy as np
+
+    from hscl.checkpoint import save_model
+    from hscl.diagnostics.run import diagnose, load_encoder
+    from hscl.models import MLPEncoder
+    from hscl.transforms import VectorAugment
+
+    rng = np.random.default_rng(0)
+    x, y = rng.random((40, 6)).astype(np.float32), np.arange(40) % 4
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    torch.manual_seed(0)
+    model = MLPEncoder(6, hidden=12, features=8, projection=5)
+    save_model(tmp_path / "m.pt", model, temperature=0.3, augment={"noise": 0.2, "drop": 0.05}, dataset="x.npz")
+    enc = load_encoder(tmp_path / "m.pt")
+    assert (enc.kind, enc.temperature, enc.augment) == ("vectors", 0.3, {"noise": 0.2, "drop": 0.05})
+    setting = {"beta=1": hscl.ExponentialTilt(1.0)}
+    got = diagnose(tmp_path / "m.pt", str(tmp_path / "d.npz"), settings=setting, seed=3, progress=False)
+    augment = VectorAugment(noise=0.2, drop=0.05, generator=torch.Generator().manual_seed(3))
+    z, labels = embed_views(enc.model, (torch.from_numpy(x), torch.from_numpy(y)), augment=augment, progress=False)
+    want = assumption_report(z, labels, hardening=setting["beta=1"], temperature=0.3, progress=False).summary()
+    assert got.samples == 40 and got.temperature == 0.3 and "noise=0.2" in got.augmentation
+    assert got.rows == [{"setting": "beta=1", **want}]
+    data = str(tmp_path / "d.npz")
+    assert diagnose(tmp_path / "m.pt", data, settings=setting, samples=10, progress=False).samples == 10
+    with pytest.raises(ValueError, match="samples must be an int >= 2"):
+        diagnose(tmp_path / "m.pt", data, samples=1, progress=False)
+    with pytest.raises(FileNotFoundError, match=r"data file x\.npz does not exist"):
+        diagnose(tmp_path / "m.pt", progress=False)  # the data set it records, relative to here

@@ -3,6 +3,7 @@ the mini-batches are the ones PyG's DataLoader would make, and methods compared 
 batches and views (pairing), with deterministic results, labels attached in order, singleton batches skipped."""
 
 import hashlib
+import re
 
 import pytest
 import torch
@@ -252,3 +253,95 @@ def test_embed_graphs_matches_the_pyg_path(mutag):
     assert got.shape == (len(graphs), 96)
     assert torch.allclose(got, expected, rtol=1e-5, atol=1e-5 * float(expected.abs().max()))
     assert torch.allclose(embed_graphs(model, graphs, batch_size=7), got, rtol=1e-5, atol=1e-4)
+
+
+# --- train_graph_encoder: the entry point by method name, with the GIN or your own encoder (issue 12) ---
+
+_GRAPH_FACTORIES = """
+from torch import nn
+
+
+class NodeSum(nn.Module):
+    def __init__(self, in_features=7, width=12):
+        super().__init__()
+        self.lin = nn.Linear(in_features, width)
+
+    def forward(self, batch):
+        h = self.lin(batch.x).relu()
+        return h.new_zeros(batch.num_graphs, h.shape[1]).index_add_(0, batch.batch, h)
+
+
+def make():
+    return NodeSum()
+
+
+def not_a_module():
+    return 42
+"""
+
+
+@pytest.fixture
+def one_thread():
+    """Small graph batches run faster on one thread (and far faster than two threads on busy cores)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_train_graph_encoder_gin_is_pretrain_graphs_by_name(mutag, one_thread):
+    from hscl.training import train_graph_encoder
+
+    graphs = list(mutag)[:40]
+    model, history = train_graph_encoder(graphs, method="hscl-beta", epochs=1, batch_size=16, hidden=8, seed=2)
+    torch.manual_seed(2)
+    ref = GINEncoder(mutag.num_features, hidden=8)
+    labels = torch.cat([g.y for g in graphs])
+    expected = pretrain_graphs(ref, graphs, make_loss("hscl-beta", 0.5), labels=labels, epochs=1, batch_size=16, seed=2)
+    assert isinstance(model, GINEncoder) and history == expected
+    for k, v in ref.state_dict().items():
+        assert torch.equal(model.state_dict()[k], v), k
+
+
+def test_train_graph_encoder_with_your_own_encoder(mutag, tmp_path, monkeypatch, one_thread):
+    import hscl
+    from hscl.checkpoint import load_model
+    from hscl.models import ProjectedEncoder
+    from hscl.training import train_graph_encoder
+
+    graphs = list(mutag)[:40]
+    (tmp_path / "my_graph_encoders.py").write_text(_GRAPH_FACTORIES)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import my_graph_encoders
+
+    # a module: its output size (12) read from one forward, the head 12 -> 12 -> 6 built on it, trained in place
+    net = my_graph_encoders.NodeSum(mutag.num_features)
+    model, history = train_graph_encoder(graphs, method="ucl", encoder=net, projection=6, epochs=2, batch_size=16)
+    assert isinstance(model, ProjectedEncoder) and model.backbone is net and model.feature_dim == 12
+    assert len(history) == 2 and all(h == h for h in history)
+    assert embed_graphs(model, graphs).shape == (40, 12)
+    assert model(_pyg_batch(graphs[:5])).shape == (5, 6)
+    with pytest.raises(ValueError, match="save needs your encoder as a factory string"):
+        train_graph_encoder(graphs, encoder=net, epochs=1, save=tmp_path / "x.pt")
+    # a factory: saved with its factory string and rebuilt by load_model, only when allowed
+    model, _ = train_graph_encoder(
+        graphs, encoder="my_graph_encoders:make", epochs=1, batch_size=16, save=tmp_path / "m.pt"
+    )
+    with pytest.raises(ValueError, match="pass allow_factory='my_graph_encoders:make'"):
+        load_model(tmp_path / "m.pt")
+    with pytest.raises(ValueError, match="rebuilding it imports and runs that code"):
+        load_model(tmp_path / "m.pt", allow_factory="other_module:make")
+    again, meta = load_model(tmp_path / "m.pt", allow_factory="my_graph_encoders:make")
+    assert torch.equal(embed_graphs(again, graphs), embed_graphs(model, graphs))
+    assert meta["method"] == "hscl-beta" and meta["beta"] == 1.0 and meta["tau"] is None
+    assert meta["hscl_version"] == hscl.__version__ and meta["augment"] == {"ratio": 0.2, "views": 2}
+    for factory, message in (
+        ("no_such_module:make", "cannot import module 'no_such_module'"),
+        ("my_graph_encoders:missing", "module 'my_graph_encoders' has no attribute 'missing'"),
+        ("my_graph_encoders:not_a_module", "returned a builtins.int, not a torch.nn.Module"),
+        ("my_graph_encoders.make()", "is written 'package.module:function'"),
+    ):
+        with pytest.raises(ValueError, match=re.escape(message)):
+            train_graph_encoder(graphs, encoder=factory, epochs=1)
+    with pytest.raises(ValueError, match="unknown method 'byol'"):
+        train_graph_encoder(graphs, method="byol")

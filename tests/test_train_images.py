@@ -3,9 +3,12 @@ input, and a two-process DDP fit on CPU (gloo)."""
 
 import itertools
 import json
+import os
+import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from hscl.cli import main
@@ -57,12 +60,38 @@ def test_bad_input(tmp_path):
     assert not (tmp_path / "a").exists() or not any((tmp_path / "a").iterdir()), "nothing written on bad input"
 
 
+def test_train_subset_is_exact_and_class_balanced():
+    from hscl.training.images import _splits
+
+    splits, train_idx, val_idx = _splits(ImageConfig(**{**TINY, "train_subset": 15}), progress=False)
+    labels = splits["train"].labels
+    assert len(train_idx) == 15 and sorted(np.bincount(labels[train_idx]).tolist()) == [1] * 5 + [2] * 5
+    assert not set(train_idx) & set(val_idx)
+    again = _splits(ImageConfig(**{**TINY, "train_subset": 15}), progress=False)[1]
+    assert np.array_equal(train_idx, again), "deterministic with the seed"
+    for n in (3, 100_000):  # fewer than the 10 classes, more than the training split holds
+        with pytest.raises(ValueError, match=f"train_subset {n}: a class-balanced subset"):
+            _splits(ImageConfig(**{**TINY, "train_subset": n}), progress=False)
+
+
 def test_presets():
     assert load_preset("paper")["depth"] == 50 and load_preset("cpu")["width"] == 16
     modern = ImageConfig(**load_preset("modern")).validate()
     assert modern.optimizer == "sgd" and modern.warmup_epochs > 0 and modern.width == 64
     with pytest.raises(FileNotFoundError, match="no preset 'huge'"):
         load_preset("huge")
+
+
+@pytest.mark.parametrize(("text", "kind"), [("5\n", "int"), ("- lr: 0.1\n- width: 4\n", "list"), ("cpu\n", "str")])
+def test_a_preset_that_is_not_a_mapping_is_refused(tmp_path, capsys, text, kind):
+    path = tmp_path / "preset.yaml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=rf"preset\.yaml: a preset must be a YAML mapping .*got {kind}"):
+        load_preset(str(path))
+    args = ["train", "--dataset", "digits", "--method", "scl", "--config", str(path), "--out", str(tmp_path / "o")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and f"{path}: a preset must be a YAML mapping" in err
 
 
 def test_cli_train(tmp_path, capsys):
@@ -317,3 +346,263 @@ def test_controls_use_the_same_splits(tmp_path):
     assert json.loads((tmp_path / "r" / "metrics.json").read_text()) == raw
     again = train_images(ImageConfig(method="scl", **{**TINY, "epochs": 0}), tmp_path / "u2", progress=False)
     assert again["linear_top1"] == untrained["linear_top1"], "the untrained encoder does not depend on the method"
+
+
+# --- resume after a kill, weights_only loading, your own encoder, records (issue 12) ---
+
+_KILLED_RUN = """
+import json, os, signal, sys
+
+import lightning.pytorch as pl
+
+from hscl.training.images import ImageConfig, train_images
+
+out, kill_epoch, config = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
+
+
+class Kill(pl.Callback):
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        if trainer.current_epoch == kill_epoch:  # half-way through epoch k: SIGKILL, no clean exit
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+train_images(ImageConfig(**config), out, progress=False, callbacks=[Kill()])
+"""
+
+
+@pytest.fixture
+def one_thread():
+    """One intra-op thread here and in the subprocesses: the same float reductions in both (and no oversubscribed
+    cores)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield {**os.environ, "OMP_NUM_THREADS": "1"}
+    torch.set_num_threads(before)
+
+
+class _Epochs:
+    """Records the epoch at which each training epoch starts, the optimizer step at which the fit starts and the
+    step at the end of each epoch."""
+
+    def __init__(self) -> None:
+        import lightning.pytorch as pl
+
+        self.epochs, self.first_step, self.ends = [], None, []
+        outer = self
+
+        class Callback(pl.Callback):
+            def on_train_start(self, trainer, module):
+                outer.first_step = trainer.global_step
+
+            def on_train_epoch_start(self, trainer, module):
+                outer.epochs.append(trainer.current_epoch)
+
+            def on_train_epoch_end(self, trainer, module):
+                outer.ends.append(trainer.global_step)
+
+        self.callback = Callback()
+
+
+def test_a_run_killed_after_epoch_k_resumes_at_k_and_ends_as_an_uninterrupted_run(tmp_path, one_thread):
+    """SIGKILL during epoch k (k epochs finished): the rerun starts at epoch k from the checkpoint written at the
+    end of epoch k - 1, and ends with the metrics of a run never interrupted."""
+    import signal
+
+    import torch
+
+    small = {**TINY, "epochs": 3, "train_subset": 96, "batch_size": 32, "knn_k": 10}  # 4 steps an epoch
+    k = 1
+    config = json.dumps({"method": "scl", **small})
+    child = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_RUN, str(tmp_path / "killed"), str(k), config],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=one_thread,
+    )
+    whole = _Epochs()  # meanwhile, the uninterrupted run
+    reference = train_images(
+        ImageConfig(method="scl", **small), tmp_path / "whole", progress=False, callbacks=[whole.callback]
+    )
+    _, err = child.communicate(timeout=300)
+    assert child.returncode == -signal.SIGKILL, err[-3000:]
+    assert whole.epochs == [0, 1, 2] and whole.first_step == 0
+    last = tmp_path / "killed" / "checkpoints" / "last.ckpt"
+    assert not (tmp_path / "killed" / "metrics.json").exists(), "the killed run did not finish"
+    assert torch.load(last, weights_only=True)["epoch"] == k - 1, "the checkpoint of the last finished epoch"
+    rerun = _Epochs()
+    metrics = train_images(
+        ImageConfig(method="scl", **small), tmp_path / "killed", progress=False, callbacks=[rerun.callback]
+    )
+    assert rerun.epochs == [1, 2] and rerun.first_step == whole.ends[k - 1], "resumed at epoch k, not 0"
+    assert rerun.ends == whole.ends[k:] and torch.load(last, weights_only=True)["epoch"] == 2
+    for key in ("linear_top1", "linear_val_top1", "linear_C", "knn_top1", "epochs", "train_images"):
+        assert metrics[key] == reference[key], key
+
+
+class _Trap:
+    """Touches ``marker`` when unpickled by a full (not weights-only) unpickler."""
+
+    def __init__(self, marker) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        from pathlib import Path
+
+        return (Path.touch, (Path(self.marker),))
+
+
+def test_resume_refuses_a_checkpoint_holding_a_pickled_object(tmp_path, monkeypatch, one_thread):
+    """last.ckpt is read with weights_only=True whatever torch's default: with torch's default forced to False (as
+    before torch 2.6, which pyproject allows), a pickled object is refused with a clear error, never run."""
+    import torch
+
+    marker = tmp_path / "executed"
+    (tmp_path / "out" / "checkpoints").mkdir(parents=True)
+    torch.save({"state_dict": {}, "epoch": 0, "trap": _Trap(marker)}, tmp_path / "out" / "checkpoints" / "last.ckpt")
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    with pytest.raises(ValueError, match=r"last.ckpt was refused: it holds a pickled Python object .*weights_only"):
+        train_images(ImageConfig(method="ucl", **TINY), tmp_path / "out", progress=False)
+    assert not marker.exists(), "the pickled object did not run"
+
+
+_FACTORIES = """
+from torch import nn
+
+
+class TinyCNN(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 6, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv(x).relu().mean(dim=(2, 3))
+
+
+def make():
+    return TinyCNN()
+
+
+def not_a_module():
+    return "a string"
+"""
+
+
+class _TinyCNN:
+    """An encoder given as a module (built lazily: torch is imported inside the tests)."""
+
+    def __new__(cls):
+        from torch import nn
+
+        class TinyCNN(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv2d(3, 5, 3, padding=1)
+
+            def forward(self, x):
+                return self.conv(x).relu().amax(dim=(2, 3))
+
+        return TinyCNN()
+
+
+def test_your_own_encoder_as_a_module_or_a_factory(tmp_path, monkeypatch, one_thread):
+    import torch
+
+    from hscl.checkpoint import load_model
+    from hscl.models import ProjectedEncoder
+
+    small = {**TINY, "train_subset": 100, "batch_size": 64, "knn_k": 10}
+    # a module: trained in place, its output size read from one forward, the head built on it
+    net = _TinyCNN()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    metrics = train_images(ImageConfig(method="scl", **small), tmp_path / "m", progress=False, encoder=net)
+    assert 0 < metrics["linear_top1"] <= 1 and metrics["epochs"] == 1
+    assert any(not torch.equal(before[k], v) for k, v in net.state_dict().items()), "the module itself was trained"
+    record = json.loads((tmp_path / "m" / "config.json").read_text())["encoder"]
+    assert record["factory"] is None and record["class"].endswith("TinyCNN") and record["feature_dim"] == 5
+    with pytest.raises(ValueError, match="given as a module; to rebuild it, train with the encoder given as"):
+        load_model(tmp_path / "m" / "checkpoints" / "last.ckpt")
+    with pytest.raises(ValueError, match=r"checkpoint of another configuration \(different encoder\)"):
+        train_images(ImageConfig(method="scl", **small), tmp_path / "m", progress=False)  # the ResNet now
+    # a factory string: resolved with importlib, recorded, rebuilt by load_model
+    (tmp_path / "my_encoders.py").write_text(_FACTORIES)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    train_images(ImageConfig(method="scl", **small), tmp_path / "f", progress=False, encoder="my_encoders:make")
+    record = json.loads((tmp_path / "f" / "config.json").read_text())["encoder"]
+    assert record == {"factory": "my_encoders:make", "class": "my_encoders.TinyCNN", "feature_dim": 6}
+    last = tmp_path / "f" / "checkpoints" / "last.ckpt"
+    with pytest.raises(ValueError, match="built by 'my_encoders:make': rebuilding it imports and runs that code"):
+        load_model(last)
+    model, meta = load_model(last, allow_factory="my_encoders:make")
+    assert isinstance(model, ProjectedEncoder) and type(model.backbone).__name__ == "TinyCNN"
+    saved = torch.load(last, weights_only=True)["state_dict"]
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, saved[f"encoder.{k}"]), k
+    assert meta["method"] == "scl" and meta["epoch"] == 0 and len(meta["mean"]) == 3
+    images = torch.zeros(2, 3, 8, 8)
+    assert model.eval().features(images).shape == (2, 6) and model(images).shape == (2, small["projection"])
+    # clear errors, before anything is read or written
+    for factory, message in (
+        ("no_such_module:make", "cannot import module 'no_such_module'"),
+        ("my_encoders:missing", "module 'my_encoders' has no attribute 'missing'"),
+        ("__import__('os').system('true')", "is written 'package.module:function'"),
+    ):
+        with pytest.raises(ValueError, match=re.escape(message)):
+            train_images(ImageConfig(method="scl", **small), tmp_path / "bad", progress=False, encoder=factory)
+        assert not (tmp_path / "bad").exists()
+    with pytest.raises(ValueError, match=r"returned a builtins\.str, not a torch\.nn\.Module"):
+        train_images(
+            ImageConfig(method="scl", **small), tmp_path / "bad", progress=False, encoder="my_encoders:not_a_module"
+        )
+
+
+def test_records_state_the_hardening_used_and_the_code(tmp_path, monkeypatch, one_thread):
+    """config.json says which beta / tau the loss used (not null for a default); metrics.json the hscl version and
+    git commit (None outside a git checkout, never an error)."""
+    import dataclasses
+    from pathlib import Path
+
+    import hscl
+    from hscl.losses.registry import DEFAULT_BETA, DEFAULT_TAU
+    from hscl.training.images import _record, config_differences, raw_pixel_probe
+    from hscl.training.records import git_commit
+
+    metrics = train_images(ImageConfig(method="hscl-beta", **{**TINY, "epochs": 0}), tmp_path / "a", progress=False)
+    saved = json.loads((tmp_path / "a" / "config.json").read_text())
+    assert saved["beta"] == DEFAULT_BETA and saved["tau"] is None and saved["encoder"] is None
+    proc = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(hscl.__file__).parent, capture_output=True, text=True)
+    commit = proc.stdout.strip() if proc.returncode == 0 else None
+    assert metrics["hscl_version"] == hscl.__version__ and metrics["git_commit"] == commit
+    assert json.loads((tmp_path / "a" / "metrics.json").read_text())["git_commit"] == commit
+    raw = raw_pixel_probe(ImageConfig(method="ucl", **TINY), tmp_path / "r", progress=False)
+    assert (
+        raw["hscl_version"] == hscl.__version__
+        and json.loads((tmp_path / "r" / "config.json").read_text())["beta"] is None
+    )
+    used = {
+        m: (_record(ImageConfig(method=m, **TINY))["beta"], _record(ImageConfig(method=m, **TINY))["tau"])
+        for m in ("ucl", "scl", "hucl", "hscl", "hscl-beta-labels", "hscl-tau", "hscl-tau-labels")
+    }
+    assert used == {
+        "ucl": (None, None),
+        "scl": (None, None),
+        "hucl": (DEFAULT_BETA, None),
+        "hscl": (DEFAULT_BETA, None),
+        "hscl-beta-labels": (DEFAULT_BETA, None),
+        "hscl-tau": (None, DEFAULT_TAU),
+        "hscl-tau-labels": (None, DEFAULT_TAU),
+    }
+    assert _record(ImageConfig(method="hscl-beta", tau=0.3, **TINY))["tau"] == 0.3
+    # a config.json of an older hscl ("beta": null) and a new one describe the same run: it resumes
+    config = ImageConfig(method="hscl-beta", **TINY)
+    assert config_differences({**dataclasses.asdict(config), "beta": None}, config) == []
+    assert config_differences(_record(config), config) == []
+    assert config_differences({**_record(config), "beta": 2.0}, config) == ["beta"]
+    git_commit.cache_clear()
+    monkeypatch.setenv("PATH", str(tmp_path / "no-git-here"))
+    try:
+        assert git_commit() is None
+    finally:
+        git_commit.cache_clear()

@@ -1,5 +1,7 @@
 """Vector data, the vector augmentation, the MLP encoder, model checkpoints and ``hscl diagnose``."""
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -129,3 +131,85 @@ def test_cli_diagnose(tmp_path, capsys):
     assert code == 2
     assert "the data has 64 features but the checkpoint's model expects 8" in capsys.readouterr().err
     assert main(["diagnose", "--checkpoint", str(tmp_path / "nope.pt"), "--quiet"]) == 2
+
+
+# --- weights-only loading and your own encoder in checkpoints (issue 12) ---
+
+
+class _Trap:
+    """Touches ``marker`` when unpickled by a full (not weights-only) unpickler."""
+
+    def __init__(self, marker) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        from pathlib import Path
+
+        return (Path.touch, (Path(self.marker),))
+
+
+def test_checkpoints_are_read_weights_only_whatever_torchs_default(tmp_path, monkeypatch):
+    from hscl.checkpoint import safe_load
+
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")  # torch's default before 2.6
+    marker = tmp_path / "executed"
+    m = MLPEncoder(8, hidden=16, features=12, projection=4)
+    good = {"format": "hscl-model/1", "model": m.spec, "state_dict": m.state_dict(), "meta": {}}
+    torch.save({**good, "meta": {"trap": _Trap(marker)}}, tmp_path / "trap.pt")
+    for read in (safe_load, load_model):
+        with pytest.raises(ValueError, match=r"trap\.pt was refused: .*Unsupported global"):
+            read(tmp_path / "trap.pt")
+    assert not marker.exists(), "the pickled object did not run"
+    torch.save(good, tmp_path / "m.pt")
+    (tmp_path / "cut.pt").write_bytes((tmp_path / "m.pt").read_bytes()[:200])
+    with pytest.raises(ValueError, match=r"cut\.pt is not a readable checkpoint \(truncated"):
+        safe_load(tmp_path / "cut.pt")
+    assert load_model(tmp_path / "m.pt")[0].spec == m.spec
+
+
+class _Shell:
+    """Runs a shell command (``os.system``) when unpickled by a full (not weights-only) unpickler."""
+
+    def __init__(self, marker) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.system, (f"touch '{self.marker}'",))
+
+
+def test_a_refused_checkpoint_names_the_refused_object(tmp_path):
+    # torch 2.13 words a blocked module "...unsupported GLOBAL posix.system whose module posix is blocked"
+    from hscl.checkpoint import safe_load
+
+    marker = tmp_path / "executed"
+    torch.save({"state_dict": {}, "meta": _Shell(marker)}, tmp_path / "shell.pt")
+    with pytest.raises(ValueError, match=r"shell\.pt was refused: .*\(.*(posix|os|nt)\.system") as info:
+        safe_load(tmp_path / "shell.pt")
+    assert "Weights only load failed" not in str(info.value), "the line that names the object, not torch's preamble"
+    assert not marker.exists(), "the pickled command did not run"
+
+
+def test_your_own_encoder_round_trips_through_its_factory(tmp_path, monkeypatch):
+    from hscl.models import ProjectedEncoder, feature_dim_of
+
+    (tmp_path / "vector_encoders.py").write_text(
+        "from torch import nn\n\n\ndef make():\n    return nn.Sequential(nn.Linear(8, 10), nn.ReLU())\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    model = ProjectedEncoder("vector_encoders:make", feature_dim=10, hidden=7, projection=3).eval()
+    assert feature_dim_of(model.backbone, torch.zeros(2, 8)) == 10
+    assert model.spec == {
+        "name": "custom",
+        "kwargs": {"backbone": "vector_encoders:make", "feature_dim": 10, "hidden": 7, "projection": 3},
+    }
+    save_model(tmp_path / "m.pt", model, temperature=0.5)
+    with pytest.raises(ValueError, match=r"pass allow_factory='vector_encoders:make' .* if you trust it"):
+        load_model(tmp_path / "m.pt")
+    again, meta = load_model(tmp_path / "m.pt", allow_factory=True)
+    x = torch.randn(5, 8)
+    torch.testing.assert_close(again.eval()(x), model(x), rtol=0, atol=0)
+    assert meta == {"temperature": 0.5}
+    with pytest.raises(ValueError, match="give your own encoder as a factory string"):
+        save_model(tmp_path / "n.pt", ProjectedEncoder(torch.nn.Linear(8, 4), feature_dim=4))
+    with pytest.raises(ValueError, match="returned 10 features, the head was built for 9"):
+        ProjectedEncoder("vector_encoders:make", feature_dim=9)(x)

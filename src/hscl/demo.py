@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from ._io import atomic_write_text
+from .evaluation.stats import mean_std
 from .losses.registry import METHODS as LOSS_METHODS
 
 __all__ = ["METHODS", "run"]
@@ -44,13 +45,6 @@ def _std(v: np.ndarray) -> float:
     return float(v.std(ddof=1)) if v.size > 1 else 0.0
 
 
-def _mean_std(v: np.ndarray) -> str:
-    """``mean ± std`` (ddof = 1), the mean alone for one value, a dash for none."""
-    if not v.size:
-        return "—"
-    return f"{v.mean():.1f} ± {_std(v):.1f}" if v.size > 1 else f"{v.mean():.1f}"
-
-
 def run(
     out: str | Path = "hscl-demo",
     *,
@@ -61,8 +55,8 @@ def run(
     progress: bool = True,
 ) -> str:
     """Run the demo into ``out`` and return the printed summary (see the module doc)."""
+    from ._plot import bar_chart
     from .experiments import graphs
-    from .experiments._common import bar_chart
     from .experiments.figures import digits_controls, digits_split, train_digits
     from .experiments.images import CONTROLS, comparison_tables
 
@@ -73,6 +67,9 @@ def run(
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must hold at least one seed, each once, got {seeds}")
     out = Path(out)
+    blocker = next((p for p in (out, *out.parents) if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise ValueError(f"out {out}: {blocker} exists and is not a folder; give a folder (created if missing)")
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     first = seeds[0]
@@ -145,7 +142,7 @@ def run(
             r = per_seed[first]
             holds = "yes" if r["hscl_le_hucl"][setting] else "no"
             extra = f"{100 * r['assumption_fraction'][setting]:.0f}% | {holds}"
-        lines.append(f"| {label(name)} | {_mean_std(acc)} | {_mean_std(mutag[name])} | {extra} |")
+        lines.append(f"| {label(name)} | {mean_std(acc)} | {mean_std(mutag[name])} | {extra} |")
     lines += [
         "",
         f"digits: MLP, {digits_epochs} epochs, seeds {', '.join(map(str, seeds))} (mean ± std, ddof = 1); test = a "
@@ -173,6 +170,7 @@ def run(
         ["digits (linear probe)", "MUTAG (SVM, 10-fold)"],
         series,
         title="hscl demo: methods and controls on embedded data",
+        controls=[label(name).strip("*") for name in CONTROLS],
     )
     seconds = time.perf_counter() - start
     where = out.resolve()

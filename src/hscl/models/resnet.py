@@ -1,4 +1,4 @@
-"""ResNet-18/34/50 (He et al. 2016) with the CIFAR stem and the projection head of SPEC.md section 6.
+"""ResNet-18/34/50 (He et al. 2016) with the CIFAR stem and the projection head of docs/math.md section 6.
 
 CIFAR stem: a 3x3 convolution with stride 1 and no max-pool (the authors' setting for 32x32 images); the
 ImageNet stem (7x7 stride 2 and max-pool) is available with ``cifar_stem=False``. Projection head: features ->

@@ -1,4 +1,4 @@
-"""The supervised reference of the graph table (SPEC.md section 5): the same GIN trained end to end with
+"""The supervised reference of the graph table (docs/math.md section 5): the same GIN trained end to end with
 cross-entropy on the training folds, its epoch chosen on a validation split held out of them (early stopping as
 model selection)."""
 
@@ -9,6 +9,10 @@ import copy
 import numpy as np
 import torch
 from torch import Tensor, nn
+
+from .._extras import require
+
+require(__name__, "graphs")
 
 __all__ = ["GraphClassifier", "fit_graph_classifier"]
 

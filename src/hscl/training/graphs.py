@@ -7,18 +7,26 @@ one :meth:`GraphAugment.apply` call, then go through the encoder one view at a t
 normalises each view with its own statistics. (One forward over all views together was measured slower on the
 CPU for the large graphs of DD and REDDIT-BINARY, whose activations then leave the caches, and no faster on
 NCI1; see ``benchmarks/README.md``.)
+
+:func:`train_graph_encoder` is the entry point by method name: the GIN of the paper or your own encoder (an
+``nn.Module`` or a factory ``"package.module:function"`` mapping a PyG ``Batch`` to ``[num_graphs, D]``) with the
+projection head built on its output size, optionally saved for :func:`hscl.checkpoint.load_model`.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
 
+from .._extras import require
 from ..transforms.graph import GraphAugment
 
-__all__ = ["embed_graphs", "pretrain_graphs"]
+require(__name__, "graphs")
+
+__all__ = ["embed_graphs", "pretrain_graphs", "train_graph_encoder"]
 
 
 class _Collated:
@@ -177,3 +185,110 @@ def embed_graphs(model: nn.Module, graphs, *, batch_size: int = 256) -> Tensor:
         return torch.cat([model.features(b) for _, b in _loader(graphs, batch_size, False, 0)]).cpu()
     finally:
         model.train(was)
+
+
+def train_graph_encoder(
+    graphs,
+    labels: Tensor | None = None,
+    *,
+    method: str = "hscl-beta",
+    encoder: nn.Module | str | None = None,
+    feature_dim: int | None = None,
+    hidden: int = 32,
+    layers: int = 3,
+    projection: int | None = None,
+    temperature: float = 0.5,
+    beta: float | None = None,
+    tau: float | None = None,
+    epochs: int = 20,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    augment_ratio: float = 0.2,
+    views: int = 2,
+    seed: int = 0,
+    on_epoch_end: Callable[[int, nn.Module], None] | None = None,
+    save: str | os.PathLike | None = None,
+    dataset: str | os.PathLike | None = None,
+) -> tuple[nn.Module, list[float]]:
+    """Pre-train a graph encoder with the loss of ``method`` (a name of :data:`hscl.losses.registry.METHODS`,
+    ``beta``/``tau`` overriding its default hardening) by :func:`pretrain_graphs`; returns ``(model, history)``.
+
+    ``encoder``: ``None`` for the GIN of the paper (``hidden``, ``layers``, ``projection``), or your own network,
+    an ``nn.Module`` (trained in place) or a factory ``"package.module:function"`` (imported and called without
+    arguments after seeding with ``seed``): it maps a PyG ``Batch`` (``x``, ``edge_index``, ``batch``,
+    ``num_graphs``) to representations ``[num_graphs, D]``. ``D`` is ``feature_dim`` or read from one forward of
+    two graphs; the projection head (:class:`hscl.models.ProjectedEncoder`: ``D -> D -> projection``, default
+    ``D``) is built on it. ``model.features`` gives the representations (:func:`embed_graphs`).
+
+    ``labels`` (one per graph; default each graph's ``y``) reach the loss only for supervised methods. ``save``
+    writes the model with :func:`hscl.checkpoint.save_model` (``meta``: ``kind="graphs"``, method, hardening used,
+    temperature, epochs, seed, augmentation, history, and ``dataset``: the TU name or folder the graphs came from,
+    which ``hscl diagnose`` then reads by default); your own encoder must then be given as a factory string, so
+    that :func:`hscl.checkpoint.load_model` can rebuild it."""
+    from ..losses.registry import METHODS, make_loss
+    from ..models import GINEncoder, ProjectedEncoder, build_encoder, feature_dim_of, resolve_factory
+    from .records import hardening_used
+
+    graphs = list(graphs)
+    if not graphs:
+        raise ValueError("no graphs given")
+    loss_fn = make_loss(method, temperature, beta=beta, tau=tau)  # refuses an unknown method or hardening
+    factory = encoder.strip() if isinstance(encoder, str) else None
+    if factory is not None:
+        resolve_factory(factory)  # a missing module or attribute is reported before any work
+    elif encoder is not None and not isinstance(encoder, nn.Module):
+        raise ValueError(f"encoder must be a torch.nn.Module or 'package.module:factory', got {type(encoder).__name__}")
+    if save is not None and encoder is not None and factory is None:
+        raise ValueError("save needs your encoder as a factory string 'package.module:function' to rebuild it from")
+    supervised = METHODS[method].supervised
+    if supervised:
+        if labels is None:
+            if any(getattr(g, "y", None) is None for g in graphs):
+                raise ValueError(f"method {method!r} is supervised: give labels or graphs with a label y")
+            labels = torch.cat([torch.as_tensor(g.y).view(-1)[:1] for g in graphs])
+    else:
+        labels = None
+    torch.manual_seed(seed)
+    if encoder is None:
+        model = GINEncoder(graphs[0].x.shape[1], hidden=hidden, layers=layers, projection=projection)
+    else:
+        backbone = build_encoder(factory) if factory is not None else encoder
+        if feature_dim is None:
+            feature_dim = feature_dim_of(backbone, next(_loader(graphs[:2], 2, False, 0))[1])
+        model = ProjectedEncoder(backbone, feature_dim, projection=projection, factory=factory)
+    history = pretrain_graphs(
+        model,
+        graphs,
+        loss_fn,
+        labels=labels,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        weight_decay=weight_decay,
+        augment_ratio=augment_ratio,
+        views=views,
+        seed=seed,
+        on_epoch_end=on_epoch_end,
+    )
+    if save is not None:
+        from ..checkpoint import save_model
+        from .records import provenance
+
+        used_beta, used_tau = hardening_used(method, beta, tau)
+        save_model(
+            save,
+            model,
+            kind="graphs",  # what the model embeds: hscl diagnose cannot tell it from your own encoder's spec
+            dataset=None if dataset is None else str(dataset),
+            method=method,
+            beta=used_beta,
+            tau=used_tau,
+            temperature=temperature,
+            epochs=epochs,
+            seed=seed,
+            augment={"ratio": augment_ratio, "views": views},
+            history=history,
+            **provenance(),
+        )
+    return model, history

@@ -1,12 +1,21 @@
 """Contrastive pre-training of image encoders with PyTorch Lightning: one code path for a CPU, one GPU, and DDP
 over several GPUs or nodes (torchrun / SLURM; the loss gathers negatives over the global batch), mixed precision,
-checkpoints, CSV logs, a progress bar, seeding; then the evaluation of SPEC.md section 5.
+checkpoints, CSV logs, a progress bar, seeding; then the evaluation of docs/math.md section 5.
 
 ``train_images(config)`` runs a whole job: data (decoded once, memory-mapped), a class-balanced validation split
 held out of train, pre-training with the batched SimCLR augmentation on the training device, a weighted kNN
 monitor each epoch, and at the end a linear probe selected on validation and reported on test, and kNN on test.
-It writes ``OUT/metrics.json`` and ``OUT/config.json`` (atomically), logs, and checkpoints; run again with the
-same OUT and configuration it resumes from ``OUT/checkpoints/last.ckpt``.
+It writes ``OUT/metrics.json`` (with the hscl version and git commit) and ``OUT/config.json`` (with the
+hardening ``beta``/``tau`` actually used) atomically, logs, and ``OUT/checkpoints/last.ckpt`` at the end of every
+epoch (atomically); run again with the same OUT and configuration, also after a kill, it resumes from the last
+finished epoch. Checkpoints are read with ``torch.load(weights_only=True)`` only (:func:`hscl.checkpoint.safe_load`).
+
+Your own encoder: ``train_images(config, out, encoder=module_or_factory)`` (``hscl train --encoder
+package.module:factory``) trains any ``nn.Module`` that maps normalised images ``[N, 3, H, W]`` to representations
+``[N, D]`` instead of the ResNet; ``D`` is read from one forward of two training images (or given as
+``feature_dim``) and the projection head (``hidden``, ``projection``) is built on it
+(:class:`hscl.models.ProjectedEncoder`). A factory string is recorded in ``config.json`` and in the checkpoint, so
+that :func:`hscl.checkpoint.load_model` rebuilds the encoder.
 
 Budget rule (fixed before any test number is seen, the same for every method of a data set):
 ``epochs = max(config.epochs, ceil(config.min_steps / steps_per_epoch))`` with ``steps_per_epoch`` the optimizer
@@ -14,7 +23,7 @@ steps of one pass over the labeled training images (``ceil(n_train / batch_size)
 small data set still gets ``min_steps`` optimizer steps (:func:`budget_epochs`). ``epochs = 0`` trains nothing:
 the untrained-encoder control, evaluated by the same probe and kNN.
 
-Pairing (SPEC.md section 5): a seed fixes the encoder's initialisation (seeded right before it is built, before
+Pairing (docs/math.md section 5): a seed fixes the encoder's initialisation (seeded right before it is built, before
 the loss), the batch order (a permutation drawn from (seed, epoch) alone) and the augmentations (drawn from (seed,
 process rank, optimizer step) alone), so that two methods with the same seed differ only in the loss.
 :func:`raw_pixel_probe` is the raw-pixel control: the same probe on flattened pixels, same splits.
@@ -30,26 +39,33 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .._extras import require
+
+require(__name__, "images")  # before the imports below: name the extra, not "No module named 'lightning'"
+
 import lightning.pytorch as pl
 import numpy as np
 import torch
 
 from .._io import atomic_write_text
 from ..datasets.image_sets import load_image_splits
-from ..datasets.images import balanced_split
+from ..datasets.images import balanced_split, balanced_subset
 from ..evaluation import knn_accuracy, linear_probe
 from ..losses.registry import METHODS, make_loss
-from ..models import ResNetEncoder
+from ..models import ProjectedEncoder, ResNetEncoder, build_encoder, feature_dim_of, resolve_factory
 from ..transforms.image import SimCLRAugment, to_float_images
+from .records import hardening_used, provenance
 
 __all__ = [
     "ImageConfig",
     "ImageContrastive",
     "budget_epochs",
     "config_differences",
+    "hardening_used",
     "load_preset",
     "raw_pixel_probe",
     "train_images",
+    "training_split_size",
 ]
 
 
@@ -125,10 +141,16 @@ def load_preset(name_or_file: str) -> dict:
         path = Path(name_or_file)
     if not path.is_file():
         raise FileNotFoundError(f"no preset {name_or_file!r} (built in: paper, cpu) and no such file")
-    data = yaml.safe_load(path.read_text()) or {}
+    data = yaml.safe_load(path.read_text())
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ValueError(
+            f"{path}: a preset must be a YAML mapping of settings (name: value, one a line), got {type(data).__name__}"
+        )
     fields = {f.name for f in dataclasses.fields(ImageConfig)}
-    unknown = sorted(set(data) - fields)
-    if not isinstance(data, dict) or unknown:
+    unknown = sorted(set(data) - fields, key=str)
+    if unknown:
         raise ValueError(f"{path}: unknown setting(s) {unknown}; known: {', '.join(sorted(fields))}")
     return data
 
@@ -189,14 +211,41 @@ class _Images(torch.utils.data.Dataset):
         return torch.from_numpy(np.array(self.images[j])), int(self.labels[j])
 
 
-class ImageContrastive(pl.LightningModule):
-    """Pre-training: uint8 images -> V augmented views on the device -> encoder -> the loss."""
+def _record(config: ImageConfig, encoder: dict | None = None) -> dict:
+    """``config.json``: every setting, with the hardening actually used, and the encoder (None: the ResNet)."""
+    record = dataclasses.asdict(config)
+    record["beta"], record["tau"] = hardening_used(config.method, config.beta, config.tau)
+    record["encoder"] = encoder
+    return record
 
-    def __init__(self, config: ImageConfig, mean: list[float], std: list[float], size: int):
+
+class ImageContrastive(pl.LightningModule):
+    """Pre-training: uint8 images -> V augmented views on the device -> encoder -> the loss.
+
+    ``encoder``: the network (``forward`` gives the projections, ``features`` the representations); default the
+    ResNet of ``config`` (depth, width, hidden, projection)."""
+
+    def __init__(
+        self,
+        config: ImageConfig,
+        mean: list[float],
+        std: list[float],
+        size: int,
+        encoder: torch.nn.Module | None = None,
+    ):
         super().__init__()
         self.config = config
-        self.save_hyperparameters({"config": dataclasses.asdict(config)})
-        self.encoder = ResNetEncoder(config.depth, config.width, 3, config.hidden, config.projection)
+        if encoder is None:
+            encoder = ResNetEncoder(config.depth, config.width, 3, config.hidden, config.projection)
+        describe = getattr(encoder, "description", None)
+        self.save_hyperparameters(
+            {
+                "config": dataclasses.asdict(config),
+                "model": getattr(encoder, "spec", None),  # what hscl.checkpoint.load_model rebuilds
+                "encoder": describe() if describe is not None else None,
+            }
+        )
+        self.encoder = encoder
         self.augment = SimCLRAugment(size)
         self.supervised = METHODS[config.method].supervised
         loss = make_loss(config.method, config.temperature, beta=config.beta, tau=config.tau)
@@ -278,20 +327,39 @@ class KNNMonitor(pl.Callback):
 
 
 def _atomic_checkpoint_io():
-    """Lightning checkpoint I/O that writes through a temporary file and a rename (never a half-written file)."""
+    """Lightning checkpoint I/O that writes through a temporary file and a rename (never a half-written file) and
+    reads with ``torch.load(weights_only=True)`` whatever torch's default or the caller's ``weights_only``
+    (:func:`hscl.checkpoint.safe_load`: any other pickled object is refused with a ``ValueError``)."""
     from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
     from .._io import atomic_write
+    from ..checkpoint import safe_load
 
     class AtomicCheckpointIO(TorchCheckpointIO):
         def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
             atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
 
+        def load_checkpoint(self, path, map_location=None, weights_only=None) -> dict:
+            return safe_load(path, map_location=map_location)
+
     return AtomicCheckpointIO()
 
 
+def _epoch_checkpoint(path: Path):
+    """A callback that writes ``path`` at the end of every training epoch (through the trainer's checkpoint I/O,
+    atomically), after the other callbacks' epoch-end hooks: a run killed during epoch k resumes at epoch k.
+    (``ModelCheckpoint(save_last=True, save_top_k=0)`` writes ``last.ckpt`` only at the end of the fit.)"""
+    from lightning.pytorch.callbacks import Checkpoint
+
+    class EpochCheckpoint(Checkpoint):  # a Checkpoint: Lightning runs it after the other callbacks
+        def on_train_epoch_end(self, trainer, pl_module) -> None:
+            trainer.save_checkpoint(path, weights_only=False)  # the whole state: optimizer, loops, callbacks
+
+    return EpochCheckpoint()
+
+
 def _diagnostics_callback(module: ImageContrastive, out: Path, train_all, train_idx, config: ImageConfig):
-    """Per-epoch diagnostics (SPEC.md section 4: the four asymptotic losses and the Assumption 1 fractions at the
+    """Per-epoch diagnostics (docs/math.md section 4: the four asymptotic losses and the Assumption 1 fractions at the
     paper's settings) on a fixed class-balanced subset of the training images, two SimCLR views each, written to
     ``OUT/diagnostics/`` (CSV and the two figures) by rank 0."""
     from ..diagnostics import DiagnosticsCallback, DiagnosticsRecorder
@@ -331,16 +399,25 @@ def _loggers(out: Path) -> list:
 
 def config_differences(saved: dict, config: ImageConfig) -> list[str]:
     """The settings (outside ``ImageConfig.RESUMABLE``) in which a saved ``config.json`` differs from ``config``;
-    a setting the saved file lacks (written by an older hscl) counts as its default."""
+    a setting the saved file lacks (written by an older hscl) counts as its default, and ``beta``/``tau`` are
+    compared as used (an older file's ``null`` is the method's default hardening, see :func:`hardening_used`)."""
     defaults = {f.name: f.default for f in dataclasses.fields(ImageConfig)}
-    return sorted(
-        k
-        for k, v in dataclasses.asdict(config).items()
-        if k not in ImageConfig.RESUMABLE and saved.get(k, defaults[k]) != v
-    )
+    old = {k: saved.get(k, d) for k, d in defaults.items()}
+    new = dataclasses.asdict(config)
+    for record in (old, new):
+        if isinstance(record["method"], str):
+            record["beta"], record["tau"] = hardening_used(record["method"], record["beta"], record["tau"])
+    return sorted(k for k, v in new.items() if k not in ImageConfig.RESUMABLE and old[k] != v)
 
 
-def _check_out(out: Path, config: ImageConfig) -> None:
+def _encoder_key(encoder: dict | None):
+    """What identifies an encoder across a resume: its factory string, else its class; None: the ResNet."""
+    if not isinstance(encoder, dict):
+        return None
+    return ("factory", encoder["factory"]) if encoder.get("factory") else ("class", encoder.get("class"))
+
+
+def _check_out(out: Path, config: ImageConfig, encoder: dict | None = None) -> None:
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".write-test"
@@ -350,12 +427,26 @@ def _check_out(out: Path, config: ImageConfig) -> None:
         raise PermissionError(f"output folder {out} cannot be created or written: {err}") from err
     saved = out / "config.json"
     if saved.is_file() and (out / "checkpoints" / "last.ckpt").is_file():
-        diff = config_differences(json.loads(saved.read_text()), config)
+        record = json.loads(saved.read_text())
+        diff = config_differences(record, config)
+        if _encoder_key(record.get("encoder")) != _encoder_key(encoder):
+            diff.append("encoder")
         if diff:
             raise ValueError(
                 f"{out} holds a checkpoint of another configuration (different {', '.join(diff)}); "
                 "use another --out or the same settings"
             )
+
+
+def training_split_size(config: ImageConfig, progress: bool = False) -> int:
+    """The number of labeled images in a job's training split (the data set's training images less the
+    validation split), the most ``train_subset`` can take."""
+    splits = load_image_splits(
+        config.dataset, data_root=config.data_root, download_missing=config.download, progress=progress
+    )
+    labels = splits["train"].labels
+    train_idx, _ = balanced_split(labels, config.val_fraction, seed=config.seed)
+    return int((labels[train_idx] >= 0).sum())
 
 
 def _splits(config: ImageConfig, progress: bool):
@@ -366,10 +457,12 @@ def _splits(config: ImageConfig, progress: bool):
     )
     train_all = splits["train"]
     train_idx, val_idx = balanced_split(train_all.labels, config.val_fraction, seed=config.seed)
-    if config.train_subset is not None and config.train_subset < len(train_idx):
-        # a class-balanced subset of the training split (the validation and test splits stay whole)
-        fraction = config.train_subset / len(train_idx)
-        _, keep = balanced_split(train_all.labels[train_idx], fraction, seed=config.seed + 1)
+    if config.train_subset is not None:
+        # exactly train_subset labeled images of the training split, class-balanced (the validation and test
+        # splits stay whole); fewer than the classes or more than the split holds is refused
+        keep = balanced_subset(
+            train_all.labels[train_idx], config.train_subset, seed=config.seed + 1, name="train_subset"
+        )
         train_idx = train_idx[keep]
     return splits, train_idx, val_idx
 
@@ -380,16 +473,51 @@ def _device(config: ImageConfig) -> torch.device:
     return torch.device("cuda" if gpu else "cpu")
 
 
+def _user_encoder(encoder) -> tuple[torch.nn.Module | None, str | None, dict | None]:
+    """``(module, factory, identity)`` of the ``encoder`` argument: a module, or a factory string resolved (not
+    called yet) here so that a missing module or attribute is reported before anything is read or written."""
+    if encoder is None:
+        return None, None, None
+    if isinstance(encoder, str):
+        resolve_factory(encoder)
+        return None, encoder.strip(), {"factory": encoder.strip(), "class": None}
+    if not isinstance(encoder, torch.nn.Module):
+        raise ValueError(f"encoder must be a torch.nn.Module or 'package.module:factory', got {type(encoder).__name__}")
+    return encoder, None, {"factory": None, "class": f"{type(encoder).__module__}.{type(encoder).__qualname__}"}
+
+
+def _build_encoder(module, factory, feature_dim, example: torch.Tensor, config: ImageConfig) -> ProjectedEncoder:
+    """Your encoder (built from its factory now, after the seed) with the projection head on its output size."""
+    if factory is not None:
+        module = build_encoder(factory)
+    if feature_dim is None:
+        feature_dim = feature_dim_of(module, example)
+    return ProjectedEncoder(module, feature_dim, config.hidden, config.projection, factory=factory)
+
+
 def train_images(
-    config: ImageConfig, out: str | os.PathLike, *, progress: bool = True, callbacks: Sequence = ()
+    config: ImageConfig,
+    out: str | os.PathLike,
+    *,
+    progress: bool = True,
+    callbacks: Sequence = (),
+    encoder: torch.nn.Module | str | None = None,
+    feature_dim: int | None = None,
 ) -> dict:
     """Run a whole image job (see the module docstring) and return the metrics written to ``OUT/metrics.json``.
 
     ``callbacks``: extra Lightning callbacks (for instance to record batches). With ``config.epochs = 0`` nothing
-    is trained: the untrained encoder (same seed, same initialisation) goes through the same evaluation."""
+    is trained: the untrained encoder (same seed, same initialisation) goes through the same evaluation.
+
+    ``encoder``: your own network instead of the ResNet, an ``nn.Module`` (trained in place) or a factory
+    ``"package.module:function"`` (imported, called without arguments after the seed; recorded so that the
+    checkpoint can be rebuilt). It maps normalised images ``[N, 3, H, W]`` to ``[N, D]``; ``feature_dim`` is ``D``
+    (default: read from one forward of two training images). The projection head ``D -> config.hidden ->
+    config.projection`` is put on top; ``depth`` and ``width`` are then unused."""
     config.validate()
     out = Path(out)
-    _check_out(out, config)  # before any data is read or anything written
+    user_module, factory, identity = _user_encoder(encoder)
+    _check_out(out, config, identity)  # before any data is read or anything written
     pl.seed_everything(config.seed, workers=True, verbose=False)
     splits, train_idx, val_idx = _splits(config, progress)
     train_all, test = splits["train"], splits["test"]
@@ -399,13 +527,18 @@ def train_images(
     sample = to_float_images(torch.from_numpy(np.array(train_all.images[train_idx[:5000]])))
     mean, std = sample.mean(dim=(0, 2, 3)).tolist(), sample.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist()
     torch.manual_seed(config.seed)  # the initialisation depends on the seed alone (the encoder is built first)
-    module = ImageContrastive(config, mean, std, size)
+    net = None
+    if identity is not None:
+        example = (sample[:2] - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+        net = _build_encoder(user_module, factory, feature_dim, example, config)
+        identity = net.description()
+    module = ImageContrastive(config, mean, std, size, encoder=net)
     pretrain_set = _Images(train_all.images, train_all.labels, train_idx)
     unlabeled = splits.get("unlabeled")
     if unlabeled is not None and config.use_unlabeled and not METHODS[config.method].supervised:
         extra = _Images(unlabeled.images, unlabeled.labels, np.arange(len(unlabeled.labels)))
         pretrain_set = torch.utils.data.ConcatDataset([pretrain_set, extra])
-    atomic_write_text(out / "config.json", json.dumps(dataclasses.asdict(config), indent=1) + "\n")
+    atomic_write_text(out / "config.json", json.dumps(_record(config, identity), indent=1) + "\n")
     if epochs == 0:
         module.to(_device(config))
     else:
@@ -416,15 +549,15 @@ def train_images(
     va = _features(module, train_all.images[val_idx])
     te = _features(module, test.images)
     metrics = _evaluate(config, tr, va, te, train_all.labels[train_idx], train_all.labels[val_idx], test.labels)
-    metrics.update(epochs=epochs, pretrain_images=len(pretrain_set) if epochs else 0)
+    metrics.update(epochs=epochs, pretrain_images=len(pretrain_set) if epochs else 0, **provenance())
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=1) + "\n")
     return metrics
 
 
 def _fit(module, config, out, epochs, pretrain_set, train_all, train_idx, val_idx, callbacks, progress):
-    """Pre-train ``module`` for ``epochs`` (resuming from ``OUT/checkpoints/last.ckpt``); the trained module on
-    rank 0, None on the other ranks."""
-    from lightning.pytorch.callbacks import ModelCheckpoint
+    """Pre-train ``module`` for ``epochs`` (resuming from ``OUT/checkpoints/last.ckpt``, written at the end of
+    every epoch); the trained module on rank 0, None on the other ranks."""
+    import inspect
 
     distributed = config.devices * config.num_nodes > 1
     if distributed:  # Lightning swaps in a DistributedSampler seeded with the seed, reshuffled per epoch
@@ -434,8 +567,9 @@ def _fit(module, config, out, epochs, pretrain_set, train_all, train_idx, val_id
     loader = torch.utils.data.DataLoader(
         pretrain_set, batch_size=config.batch_size, drop_last=False, num_workers=config.num_workers, **options
     )
+    last = out / "checkpoints" / "last.ckpt"
     callbacks = [
-        ModelCheckpoint(dirpath=out / "checkpoints", save_last=True, save_top_k=0),
+        _epoch_checkpoint(last),
         KNNMonitor(
             train_all.images[train_idx],
             train_all.labels[train_idx],
@@ -463,13 +597,16 @@ def _fit(module, config, out, epochs, pretrain_set, train_all, train_idx, val_id
         plugins=[_atomic_checkpoint_io()],
         deterministic=False,
     )
-    last = out / "checkpoints" / "last.ckpt"
-    trainer.fit(module, loader, ckpt_path=str(last) if last.is_file() else None)
+    for stale in last.parent.glob(f".{last.name}.*.tmp"):  # left by a kill during a checkpoint's write
+        stale.unlink(missing_ok=True)
+    options = {"weights_only": True} if "weights_only" in inspect.signature(trainer.fit).parameters else {}
+    # the checkpoint I/O reads with weights_only=True in any case (Lightning < 2.5 has no such argument)
+    trainer.fit(module, loader, ckpt_path=str(last) if last.is_file() else None, **options)
     return module if trainer.is_global_zero else None
 
 
 def _evaluate(config: ImageConfig, tr, va, te, train_y, val_y, test_y) -> dict:
-    """The evaluation of SPEC.md section 5 on features of the train, validation and test splits: the linear probe
+    """The evaluation of docs/math.md section 5 on features of the train, validation and test splits: the linear probe
     (C chosen on validation, reported on test) and the weighted kNN on test."""
     probe = linear_probe(tr.numpy(), train_y, va.numpy(), val_y, te.numpy(), test_y)
     return {
@@ -505,8 +642,8 @@ def raw_pixel_probe(config: ImageConfig, out: str | os.PathLike | None = None, *
     mean, std = tr.mean(0), tr.std(0).clamp_min(1e-6)
     tr, va, te = ((a - mean) / std for a in (tr, va, te))
     metrics = _evaluate(config, tr, va, te, train_all.labels[train_idx], train_all.labels[val_idx], test.labels)
-    metrics.update(method="raw-pixels", epochs=0, pretrain_images=0)
+    metrics.update(method="raw-pixels", epochs=0, pretrain_images=0, **provenance())
     if out is not None:
-        atomic_write_text(out / "config.json", json.dumps(dataclasses.asdict(config), indent=1) + "\n")
+        atomic_write_text(out / "config.json", json.dumps(_record(config), indent=1) + "\n")
         atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=1) + "\n")
     return metrics

@@ -1,0 +1,49 @@
+"""What the records of a run say: the code that wrote them (the hscl version and, when hscl runs from a git
+checkout, its commit: ``git rev-parse HEAD`` in the package's folder; ``None`` otherwise, never an error) and the
+hardening a method actually used."""
+
+from __future__ import annotations
+
+import functools
+import subprocess
+from pathlib import Path
+
+__all__ = ["git_commit", "hardening_used", "provenance"]
+
+
+@functools.lru_cache(maxsize=1)
+def git_commit() -> str | None:
+    """The commit of the git checkout hscl is imported from, or ``None`` (no git, not a checkout, any failure)."""
+    try:
+        proc = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parents[1],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+    commit = proc.stdout.strip()
+    if proc.returncode != 0 or len(commit) not in (40, 64) or any(c not in "0123456789abcdef" for c in commit):
+        return None
+    return commit
+
+
+def provenance() -> dict:
+    """``{"hscl_version": ..., "git_commit": ...}`` for ``metrics.json`` and ``run.json``."""
+    from .. import __version__
+
+    return {"hscl_version": __version__, "git_commit": git_commit()}
+
+
+def hardening_used(method: str, beta: float | None, tau: float | None) -> tuple[float | None, float | None]:
+    """The ``(beta, tau)`` that ``make_loss(method, t, beta=beta, tau=tau)`` uses: the registry's defaults
+    (``DEFAULT_BETA`` for the tilted methods, ``DEFAULT_TAU`` for the thresholded ones) when neither is given."""
+    from ..losses.registry import DEFAULT_BETA, DEFAULT_TAU, METHODS
+
+    hardening = METHODS[method].hardening if method in METHODS else None
+    if hardening is None or beta is not None or tau is not None:
+        return beta, tau
+    return (None, DEFAULT_TAU) if hardening == "tau" else (DEFAULT_BETA, None)
