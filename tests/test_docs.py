@@ -2,7 +2,10 @@
 docstring example runs (doctest)."""
 
 import doctest
+import functools
 import importlib
+import inspect
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -50,3 +53,134 @@ def test_there_are_examples():
         return sum(len(t.examples) for t in doctest.DocTestFinder().find(importlib.import_module(name)))
 
     assert count("hscl.functional") >= 5 and count("hscl.losses.hscl") >= 5 and count("hscl.diagnostics.asymptotic")
+
+
+# ------------------------------------------------------------------------------ docs/math.md and the links
+
+MATH = ROOT / "docs" / "math.md"
+#: A subscripted symbol of a formula: s_ij, E_i, L_H-SCL, E_C(i), L_inf(i, p), P_L(i) ...
+SYMBOL = re.compile(r"(?<![\w.])[A-Za-z]_(?:\{[^}\s]+\}|H-[US]CL|[A-Za-z0-9]{1,4})(?![\w-])(?:\([a-z, ]+\))?")
+#: Named quantities and sets that a formula may use without a subscript.
+NAMED = ("eta", "beta", "tau", "tau_plus", "LSE", "logaddexp", "Assumption 1", "P(i)", "N(i)", "C(i)", "D(i)")
+SECTION_REF = re.compile(r"(?:SPEC|docs/math)\.md[`)\]]*,? sections? (\d+)(?:(?:-| and |, )(\d+))?")
+LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)|<(https?://[^>\s]+)>")
+#: External links allowed in docs/: citations of papers only.
+CITATION = re.compile(r"https?://(?:arxiv\.org|doi\.org|dx\.doi\.org)/")
+
+
+def _parameters(obj) -> list[str]:
+    try:
+        return list(inspect.signature(obj).parameters)
+    except (TypeError, ValueError):
+        return []
+
+
+def _public_docstrings() -> dict[str, str]:
+    """Every docstring the API reference shows, by ``module[.name]``, without ``code`` spans and without the
+    names of the documented object's parameters (``p_flip`` is an argument, not a symbol of a formula)."""
+    out = {}
+    for name in MODULES:
+        module = importlib.import_module(name)
+        out[name] = (module.__doc__ or "", [])
+        for attr in getattr(module, "__all__", []):
+            obj = getattr(module, attr, None)
+            if attr.startswith("_") or getattr(obj, "__module__", None) != name:
+                continue
+            out[f"{name}.{attr}"] = (getattr(obj, "__doc__", None) or "", _parameters(obj))
+            if inspect.isclass(obj):
+                for meth_name, meth in vars(obj).items():
+                    if not meth_name.startswith("_") and inspect.isfunction(meth):
+                        out[f"{name}.{attr}.{meth_name}"] = (meth.__doc__ or "", _parameters(meth))
+    docs = {}
+    for where, (doc, parameters) in out.items():
+        doc = re.sub(r"``.*?``", "", doc, flags=re.DOTALL)
+        for parameter in parameters:
+            doc = re.sub(rf"(?<![\w.]){re.escape(parameter)}(?![\w])", "", doc)
+        docs[where] = doc
+    return docs
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor of a Markdown heading."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def _without_code(text: str) -> str:
+    """Markdown without fenced code blocks and inline code (neither holds links)."""
+    text = re.sub(r"^```.*?^```", "", text, flags=re.DOTALL | re.MULTILINE)
+    return re.sub(r"`[^`\n]*`", "", text)
+
+
+@functools.cache
+def _anchors(path: Path) -> set[str]:
+    text = re.sub(r"^```.*?^```", "", path.read_text(), flags=re.DOTALL | re.MULTILINE)
+    return {_anchor(m) for m in re.findall(r"^#{1,6} (.+)$", text, flags=re.MULTILINE)}
+
+
+def test_math_page_covers_every_symbol_the_docstrings_use():
+    math_text = MATH.read_text()
+    missing = {}
+    for where, doc in _public_docstrings().items():
+        used = set(SYMBOL.findall(doc)) | {w for w in NAMED if re.search(rf"(?<![\w-]){re.escape(w)}(?![\w])", doc)}
+        for symbol in used - {s for s in used if s in math_text}:
+            missing.setdefault(symbol, []).append(where)
+    assert not missing, f"symbols of the docstrings that docs/math.md does not define: {missing}"
+    formulas = (
+        "log E_i = LSE_{j in N(i)} (w_ij + s_ij) - LSE_{j in N(i)} (w_ij)",
+        "l_ip = -s_ip + log(e^{s_ip} + K E_i)",
+        "L_inf(i, p) = -s_ip + log E_i",
+        "E_C(i) >= E_D(i)",
+        "L_H-SCL <= L_H-UCL",
+        "E_H-UCL(i) = (m_C E_C + m_D E_D) / (m_C + m_D)",
+        "w_ij = beta * s_ij",
+        "K_ij / sqrt(K_ii K_jj)",
+        "se   = sqrt( (1/n + n_test/n_train) * s^2 )",
+    )
+    for formula in formulas:
+        assert formula in math_text, formula
+
+
+def test_section_references_name_a_section_of_the_math_page():
+    sections = set(re.findall(r"^## (\d+)\. ", MATH.read_text(), flags=re.MULTILINE))
+    assert sections == {"1", "2", "3", "4", "5", "6"}
+    files = [*(ROOT / "src" / "hscl").rglob("*.py"), ROOT / "README.md", *(ROOT / "docs").glob("*.md")]
+    refs = 0
+    for path in files:
+        for first, last in SECTION_REF.findall(path.read_text()):
+            wanted = range(int(first), int(last or first) + 1)
+            assert {str(n) for n in wanted} <= sections, f"{path.relative_to(ROOT)}: section {first}-{last}"
+            refs += 1
+    assert refs > 10
+
+
+def test_the_checks_catch_a_bad_link_and_an_uncovered_symbol():
+    assert _anchor("## 6. The paper's experiments".lstrip("# ")) == "6-the-papers-experiments"
+    assert _anchor("`hscl.losses`") == "hscllosses"
+    assert LINK.findall("see [SPEC](../shared/SPEC.md#2) and <https://arxiv.org/abs/2209.00078>") == [
+        ("../shared/SPEC.md#2", ""),
+        ("", "https://arxiv.org/abs/2209.00078"),
+    ]
+    assert SYMBOL.findall("E_C(i) >= E_D(i), l_ip, L_H-SCL <= L_H-UCL, hscl.losses_x") == [
+        "E_C(i)",
+        "E_D(i)",
+        "l_ip",
+        "L_H-SCL",
+        "L_H-UCL",
+    ]
+    assert CITATION.match("https://doi.org/10.1/x") and not CITATION.match("https://example.com/math")
+
+
+@pytest.mark.parametrize("page", ["README.md", *sorted(p.name for p in (ROOT / "docs").glob("*.md"))])
+def test_every_link_resolves_inside_the_repository(page):
+    path = ROOT / page if page == "README.md" else ROOT / "docs" / page
+    for target, autolink in LINK.findall(_without_code(path.read_text())):
+        target = target or autolink
+        if re.match(r"[a-z]+:", target):
+            assert page == "README.md" or CITATION.match(target), f"{page}: {target} leaves the repository"
+            continue
+        file, _, anchor = target.partition("#")
+        local = (path.parent / file).resolve() if file else path
+        assert local.is_relative_to(ROOT), f"{page}: {target} points outside the repository"
+        assert local.exists(), f"{page}: {target} does not exist"
+        if anchor and local.suffix == ".md":
+            assert anchor in _anchors(local), f"{page}: no heading #{anchor} in {local.relative_to(ROOT)}"

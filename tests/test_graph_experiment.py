@@ -2,6 +2,7 @@
 CSV, the SVM selects C on training folds only, reports and bad input."""
 
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -245,6 +246,20 @@ def test_running_experiment_fingerprint_is_unchanged():
         pytest.skip("no results/graphs/settings.json")
     expected = json.loads(saved.read_text())["fingerprint"]
     assert fingerprint(G.GraphConfig(min_steps=300, min_epochs=20, svm_jobs=2).settings()) == expected
+
+
+def test_run_json_records_the_hscl_version_and_commit(tmp_path, monkeypatch):
+    from hscl import __version__
+    from hscl.experiments._common import Manifest
+    from hscl.training import records
+
+    monkeypatch.setattr(records, "git_commit", lambda: "0123456789abcdef0123456789abcdef01234567")
+    Manifest(tmp_path / "run.json").tick(1, 2)
+    monkeypatch.setattr(records, "git_commit", lambda: None)  # a resume from an installed copy
+    Manifest(tmp_path / "run.json").tick(2, 2)
+    first, second = json.loads((tmp_path / "run.json").read_text())["invocations"]
+    assert first["hscl_version"] == second["hscl_version"] == __version__
+    assert first["git_commit"] == "0123456789abcdef0123456789abcdef01234567" and second["git_commit"] is None
 
 
 def test_sweep_selects_on_inner_split_only(tmp_path):

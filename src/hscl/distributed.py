@@ -1,4 +1,4 @@
-"""Gathering embeddings across processes with correct gradients (SPEC.md section 3).
+"""Gathering embeddings across processes with correct gradients (docs/math.md section 3).
 
 ``gather(x)`` concatenates every process's ``x`` along dim 0 (ranks in order; batch sizes may differ between
 processes). Its backward sums the gradient of the gathered tensor over all processes and returns each process

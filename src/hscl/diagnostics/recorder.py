@@ -13,7 +13,7 @@ from pathlib import Path
 from torch import Tensor
 
 from .._io import atomic_write_text
-from .._plot import pyplot, save_png
+from .._plot import ASYMPTOTIC_LABEL, epoch_axis, legend_outside, math_text, pyplot, readable, save_png
 from .asymptotic import LOSS_NAMES, PAPER_SETTINGS, assumption_report
 from .embed import embed_views
 
@@ -137,12 +137,12 @@ class DiagnosticsRecorder:
             epochs = [e for e, _ in series[name]]
             for loss in LOSS_NAMES:
                 ax.plot(epochs, [float(r[loss]) for _, r in series[name]], marker="o", ms=3, label=loss)
-            ax.set_title(name)
-            ax.set_xlabel("epoch")
+            ax.set_title(math_text(name))
+            epoch_axis(ax)
             ax.grid(alpha=0.3)
-        axes[0][0].set_ylabel("asymptotic loss  -s_ip + log E_i")
-        axes[0][0].legend()
-        fig.suptitle(f"The four asymptotic losses {self.title}".strip(), fontsize=11)
+        axes[0][0].set_ylabel(ASYMPTOTIC_LABEL)
+        legend_outside(axes[0][-1], title="asymptotic loss", title_fontsize=8)
+        fig.suptitle(readable(f"The four asymptotic losses {self.title}".strip()), fontsize=11)
         fig.tight_layout()
         losses_png = self.out_dir / "diagnostics_losses.png"
         save_png(fig, losses_png)
@@ -151,12 +151,12 @@ class DiagnosticsRecorder:
         for name in names:
             ax.plot([e for e, _ in series[name]], [float(r["assumption_fraction"]) for _, r in series[name]],
                     marker="o", ms=3, label=name)  # fmt: skip
-        ax.set_xlabel("epoch")
+        epoch_axis(ax)
         ax.set_ylabel("fraction of anchors")
         ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
-        ax.legend()
-        ax.set_title(f"Anchors satisfying Assumption 1\n{self.title}".strip(), fontsize=11)
+        legend_outside(ax, title="hardening", title_fontsize=8)
+        ax.set_title(readable(f"Anchors satisfying Assumption 1\n{self.title}".strip()), fontsize=11)
         fig.tight_layout()
         assumption_png = self.out_dir / "diagnostics_assumption.png"
         save_png(fig, assumption_png)

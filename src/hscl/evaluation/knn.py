@@ -1,4 +1,4 @@
-"""Weighted k-nearest-neighbour accuracy on frozen features (the cheap monitor of SPEC.md section 5).
+"""Weighted k-nearest-neighbour accuracy on frozen features (the cheap monitor of docs/math.md section 5).
 
 Each test sample votes with its k most cosine-similar training samples, a neighbour of similarity s weighing
 exp(s / t) (Wu et al. 2018; the SimCLR / MoCo monitors). Test samples are processed in chunks.

@@ -1,4 +1,4 @@
-"""Linear probe on frozen features (SPEC.md section 5): multinomial logistic regression on the train split,
+"""Linear probe on frozen features (docs/math.md section 5): multinomial logistic regression on the train split,
 its regularisation chosen on a validation split held out of train, the chosen model reported on test.
 
 The fits run with one BLAS thread: on a shared CPU, OpenBLAS's threads spin against other processes and made a

@@ -1,6 +1,6 @@
 """What the experiment runners share: the results CSV (read, rewritten atomically), the settings fingerprint that
 binds an output folder to one configuration, the ``run.json`` manifest (commands, machine, wall time summed over
-resumes) and the grouped bar chart."""
+resumes). The figures' style and charts are in ``hscl._plot``."""
 
 from __future__ import annotations
 
@@ -11,16 +11,13 @@ import json
 import os
 import platform
 import sys
-import textwrap
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from .._io import atomic_write_text
-from .._plot import pyplot, save_png
 
 
 def read_rows(path: Path, columns: Sequence[str]) -> list[dict[str, str]]:
@@ -134,15 +131,20 @@ def check_fingerprints(rows: Sequence[Mapping], fp: str, path: Path) -> None:
 
 
 class Manifest:
-    """``run.json``: the commands that wrote the results, the machine, and the wall time summed over resumes."""
+    """``run.json``: the commands that wrote the results, the code that ran each (the hscl version and git commit:
+    a resume may run other code), the machine, and the wall time summed over resumes. Provenance only: nothing
+    here feeds the settings fingerprint."""
 
     def __init__(self, path: Path) -> None:
+        from ..training.records import provenance
+
         self.path = path
         self.data = json.loads(path.read_text()) if path.exists() else {"invocations": [], "wall_seconds": 0.0}
         self.data["invocations"].append(
             {
                 "argv": sys.argv,
                 "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                **provenance(),
                 "cpus": os.cpu_count(),
                 "machine": platform.processor() or platform.machine(),
                 "torch": torch.__version__,
@@ -155,36 +157,3 @@ class Manifest:
         self.data["wall_seconds"] = round(self.base + time.perf_counter() - self.start, 1)
         self.data["cells_done"], self.data["cells_total"] = done, total
         atomic_write_text(self.path, json.dumps(self.data, indent=1) + "\n")
-
-
-def bar_chart(
-    path: Path,
-    groups: Sequence[str],
-    series: dict[str, tuple[Sequence[float], Sequence[float]]],
-    *,
-    title: str,
-    ylabel: str = "accuracy (%)",
-) -> Path:
-    """A grouped bar chart with error bars: one group per entry of ``groups``, one bar per series (label ->
-    (means, stds), NaN for a missing bar). Written atomically as PNG."""
-    plt = pyplot()
-
-    width_in = max(6, 1.6 * len(groups))
-    fig, ax = plt.subplots(figsize=(width_in, 4))
-    width = 0.8 / max(1, len(series))
-    lows = []
-    for k, (label, (means, stds)) in enumerate(series.items()):
-        xs = [i + (k - (len(series) - 1) / 2) * width for i in range(len(groups))]
-        ax.bar(xs, means, width, yerr=stds, capsize=2, label=label)
-        lows += [m - s for m, s in zip(means, stds, strict=True) if np.isfinite(m)]
-    ax.set_xticks(range(len(groups)), [textwrap.fill(g, 20) for g in groups], rotation=20 if len(groups) > 3 else 0)
-    ax.set_ylabel(ylabel)
-    ax.set_ylim(max(0, min(lows, default=0) - 5), 100)
-    ax.grid(axis="y", alpha=0.3)
-    # Legend above the axes, so that it never covers a bar whose mean is near 100%.
-    ncol = min(len(series), 6 if width_in >= 10 else 3)
-    ax.legend(fontsize=8, ncol=ncol, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
-    ax.set_title(title, fontsize=10, pad=8 + 14 * -(-len(series) // ncol))  # clear the legend's rows
-    fig.tight_layout()
-    save_png(fig, path, bbox_inches="tight")
-    return path

@@ -1,5 +1,5 @@
 """The paper's Figures 4 and 5, reproduced: the fraction of anchors satisfying Assumption 1 and the four asymptotic
-losses at the end of every epoch, at tau = e^-0.5, e^-0.1 and beta = 1, 2 (SPEC.md section 4), for encoders trained
+losses at the end of every epoch, at tau = e^-0.5, e^-0.1 and beta = 1, 2 (docs/math.md section 4), for encoders trained
 with each method, several seeds.
 
 Presets:
@@ -29,6 +29,10 @@ rerun.
 
 from __future__ import annotations
 
+from .._extras import require
+
+require(__name__, "images")  # before the imports below: name the extra, not a missing module
+
 import csv
 import io
 import json
@@ -39,7 +43,7 @@ import numpy as np
 import torch
 
 from .._io import atomic_write_text
-from .._plot import pyplot, save_png
+from .._plot import ASYMPTOTIC_LABEL, epoch_axis, legend_outside, math_text, pyplot, save_png
 from ..diagnostics.asymptotic import LOSS_NAMES, PAPER_SETTINGS
 from ..losses.registry import DEFAULT_BETA, DEFAULT_TAU, TABLE_METHODS, make_loss
 from ..losses.registry import METHODS as LOSS_METHODS
@@ -338,11 +342,11 @@ def _report(out: Path, rows: list[dict], results: list[dict], methods: Sequence[
     for ax, setting in zip(axes[0], settings, strict=True):
         for m in methods:
             _band(ax, *_curves(rows, m, setting, "assumption_fraction"), LOSS_METHODS[m].label)
-        ax.set_title(setting)
-        ax.set_xlabel("epoch")
+        ax.set_title(math_text(setting))
+        epoch_axis(ax)
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("fraction of anchors satisfying Assumption 1")
-    axes[0][-1].legend(fontsize=7, title="trained with", title_fontsize=7)
+    legend_outside(axes[0][-1], title="trained with", title_fontsize=8)
     fig.suptitle(
         f"Figure 4: anchors satisfying Assumption 1 at the end of each epoch ({where}; mean, min-max over seeds)",
         fontsize=10,
@@ -356,14 +360,14 @@ def _report(out: Path, rows: list[dict], results: list[dict], methods: Sequence[
     for ax, setting in zip(axes[0], settings, strict=True):
         for loss in LOSS_NAMES:
             _band(ax, *_curves(rows, focus, setting, loss), loss)
-        ax.set_title(setting)
-        ax.set_xlabel("epoch")
+        ax.set_title(math_text(setting))
+        epoch_axis(ax)
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("asymptotic loss  -s_ip + log E_i")
-    axes[0][0].legend(fontsize=8)
+    axes[0][0].set_ylabel(ASYMPTOTIC_LABEL)
+    legend_outside(axes[0][-1], title="asymptotic loss", title_fontsize=8)
     fig.suptitle(
         f"Figure 5: the four asymptotic losses across epochs, encoder trained with "
-        f"{LOSS_METHODS[focus].label} ({where})",
+        f"{math_text(LOSS_METHODS[focus].label)} ({where})",
         fontsize=10,
     )
     fig.tight_layout()

@@ -1,4 +1,4 @@
-"""Graph benchmarks end to end (SPEC.md sections 5 and 6): TU data, GIN, GraphCL augmentations, the methods of
+"""Graph benchmarks end to end (docs/math.md sections 5 and 6): TU data, GIN, GraphCL augmentations, the methods of
 the registry and three controls, 10-fold stratified cross-validation with a fixed fold seed, and an SVM whose C
 is chosen by inner CV on the training folds.
 
@@ -39,6 +39,10 @@ run resumes where it stopped. ``write_report`` turns the CSV into ``table.md``, 
 
 from __future__ import annotations
 
+from .._extras import require
+
+require(__name__, "graphs")  # before the imports below: name the extra, not a missing module
+
 import math
 import time
 import zlib
@@ -50,16 +54,16 @@ import numpy as np
 import torch
 
 from .._io import atomic_write_text
+from .._plot import bar_chart, dataset_name, paired_chart
 from ..datasets.tu import BENCHMARKS, load_tu
 from ..evaluation import svm_accuracy
-from ..evaluation.stats import corrected_resampled_ttest
+from ..evaluation.stats import corrected_resampled_ttest, mean_std
 from ..losses.registry import DEFAULT_BETA, DEFAULT_TAU, TABLE_METHODS, make_loss
 from ..losses.registry import METHODS as LOSS_METHODS
 from ..models import GINEncoder
 from ..training import embed_graphs, pretrain_graphs
 from ._common import (
     Manifest,
-    bar_chart,
     bind_settings,
     check_fingerprints,
     load_results,
@@ -117,7 +121,7 @@ _SPLIT_TEXT = f"{100 - round(100 * SWEEP_VALIDATION)}/{round(100 * SWEEP_VALIDAT
 #: Every row name and its label, in table order.
 ENTRIES = {**CONTROLS, **{m: LOSS_METHODS[m].label for m in TABLE_METHODS}, **SWEEP_LABELS, **EXTRAS}
 
-#: Published numbers, each under its own protocol (SPEC.md section 6), quoted for orientation only.
+#: Published numbers, each under its own protocol (docs/math.md section 6), quoted for orientation only.
 PUBLISHED = {
     "GraphCL (You et al. 2020)": {
         "NCI1": 77.87,
@@ -600,11 +604,6 @@ def _comparison_table(rows, datasets, pairs, folds, title) -> list[str]:
     return lines
 
 
-def _mean_std(mean: float, std: float) -> str:
-    """``mean ± std``, or the mean alone (one cell: no std)."""
-    return f"{mean:.1f} ± {std:.1f}" if math.isfinite(std) else f"{mean:.1f} (1 cell)"
-
-
 def write_report(csv_path: str | Path) -> tuple[Path, Path]:
     """``table.md`` (accuracies with the controls and published numbers, then the paired comparisons with their
     verdicts), ``accuracy.png`` (mean ± std) and ``paired.png`` (each method minus the untrained control, 95%
@@ -619,15 +618,15 @@ def write_report(csv_path: str | Path) -> tuple[Path, Path]:
         for m in entries:
             acc = 100 * np.array([float(r["accuracy"]) for r in rows if r["dataset"] == d and r["method"] == m])
             if acc.size:
-                stats[d, m] = (acc.mean(), acc.std(ddof=1) if acc.size > 1 else float("nan"), acc.size)
+                stats[d, m] = (acc.mean(), acc.std(ddof=1) if acc.size > 1 else float("nan"), acc)
     lines = ["| method | " + " | ".join(datasets) + " |", "|---|" + "---:|" * len(datasets)]
     for m in entries:
-        cells = [_mean_std(*stats[d, m][:2]) if (d, m) in stats else "" for d in datasets]
+        cells = [mean_std(stats[d, m][2]) if (d, m) in stats else "" for d in datasets]
         kind = " *(control)*" if m in CONTROLS else ""
         lines.append(f"| {ENTRIES[m]}{kind} | " + " | ".join(cells) + " |")
     for name, numbers in PUBLISHED.items():
         lines.append(f"| *{name}, published* | " + " | ".join(str(numbers.get(d, "")) for d in datasets) + " |")
-    counts = sorted({v[2] for v in stats.values()})
+    counts = sorted({v[2].size for v in stats.values()})
     budget = {
         d: sorted(
             {r["epochs"] for r in rows if r["dataset"] == d and (r["method"] in LOSS_METHODS or r["method"] in SWEEPS)}
@@ -684,7 +683,9 @@ def write_report(csv_path: str | Path) -> tuple[Path, Path]:
         for m in entries
     }
     title = "Graph benchmarks: accuracy (mean ± std over (seed, fold) cells)"
-    png = bar_chart(csv_path.parent / "accuracy.png", datasets, series, title=title)
+    names = [dataset_name(d) for d in datasets]
+    controls = [ENTRIES[c] for c in CONTROLS]
+    png = bar_chart(csv_path.parent / "accuracy.png", names, series, title=title, controls=controls)
     _paired_figure(csv_path.parent / "paired.png", rows, datasets, [m for m in entries if m != "untrained"], folds)
     return table, png
 
@@ -716,35 +717,21 @@ def _sweep_lines(rows: list[dict]) -> list[str]:
     return lines
 
 
-def _paired_figure(path: Path, rows, datasets, entries, folds: int) -> None:
-    """Each entry minus the untrained control, per data set: mean and 95% interval, with the zero line."""
-    from .._plot import pyplot, save_png
-
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(max(6, 1.5 * len(datasets)), 4.2))
-    width = 0.8 / max(1, len(entries))
-    for k, m in enumerate(entries):
-        xs, means, errs = [], [], []
-        for i, d in enumerate(datasets):
-            got = paired_comparison(rows, d, m, "untrained", folds)
-            if got is not None and math.isfinite(got.se):
-                xs.append(i + (k - (len(entries) - 1) / 2) * width)
-                means.append(100 * got.mean)
-                errs.append(100 * (got.high - got.mean))
-        if xs:
-            ax.errorbar(xs, means, yerr=errs, fmt="o", ms=3, capsize=2, label=ENTRIES[m])
-    ax.axhline(0, color="black", lw=0.8)
-    ax.set_xticks(range(len(datasets)), datasets, rotation=20 if len(datasets) > 3 else 0)
-    ax.set_ylabel("accuracy − untrained GIN (points)")
-    ax.grid(axis="y", alpha=0.3)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=7, ncol=4, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
-    else:
-        ax.text(0.5, 0.5, "no rows paired with the untrained control", ha="center", transform=ax.transAxes)
-    ax.set_title(
-        "Paired difference to the untrained encoder (mean, 95% corrected-t interval)",
-        fontsize=10,
-        pad=8 + 12 * -(-len(entries) // 4),
+def _paired_figure(path: Path, rows, datasets, entries, folds: int) -> Path:
+    """Each entry (the other controls included) minus the untrained control, per data set: the mean difference
+    as a dot and its 95% corrected-t interval as whiskers, around the zero line."""
+    series = {}
+    for m in entries:
+        got = [paired_comparison(rows, d, m, "untrained", folds) for d in datasets]
+        got = [g if g is not None and math.isfinite(g.se) else None for g in got]
+        series[ENTRIES[m]] = tuple(
+            [100 * getattr(g, key) if g is not None else math.nan for g in got] for key in ("mean", "low", "high")
+        )
+    return paired_chart(
+        path,
+        [dataset_name(d) for d in datasets],
+        series,
+        title="Paired difference to the untrained encoder (mean, 95% corrected-t interval)",
+        ylabel="accuracy − untrained GIN (points)",
+        empty="no rows paired with the untrained control",
     )
-    fig.tight_layout()
-    save_png(fig, path, bbox_inches="tight")

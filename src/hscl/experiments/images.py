@@ -1,6 +1,6 @@
 """Image benchmarks end to end: every method x seed as one ``hscl train`` job, with two controls, in one table.
 
-Protocol (SPEC.md section 5): each job pre-trains a ResNet on the training split less a class-balanced
+Protocol (docs/math.md section 5): each job pre-trains a ResNet on the training split less a class-balanced
 validation split, then fits a linear probe on frozen features whose settings are chosen on the validation split,
 and reports it on the test split once; a weighted kNN (k = 200 by default) on test is the cheap second number.
 Supervised methods (SCL, H-SCL, SupCon) see the training split's labels only; unsupervised ones (UCL, H-UCL) see
@@ -20,11 +20,16 @@ vs UCL, H-SCL vs H-UCL), each a 95% t interval over seeds and its verdict
 refused, naming them), writes ``OUT/runs/<method>-seed<S>/`` (the job's own folder: config, logs, checkpoints,
 metrics) and ``OUT/results.csv`` (one row per method or control and seed, with the configuration's fingerprint,
 rewritten atomically after each job), and skips finished jobs; a job killed half-way resumes from its last
-checkpoint. ``write_report`` writes ``table.md``, ``accuracy.png`` and ``curves.png`` (training loss and
-validation kNN per epoch).
+checkpoint. ``write_report`` writes ``table.md``, ``accuracy.png`` (bars from 0), ``paired.png`` (each method
+and the raw-pixel control minus the untrained encoder, paired by seed, with 95% intervals) and ``curves.png``
+(training loss and validation kNN per epoch).
 """
 
 from __future__ import annotations
+
+from .._extras import require
+
+require(__name__, "images")  # before the imports below: name the extra, not a missing module
 
 import csv
 import dataclasses
@@ -36,10 +41,11 @@ from pathlib import Path
 import numpy as np
 
 from .._io import atomic_write_text
-from .._plot import pyplot, save_png
+from .._plot import bar_chart, dataset_name, epoch_axis, legend_outside, paired_chart, pyplot, save_png
+from ..evaluation.stats import mean_std, seed_interval
 from ..losses.registry import DEFAULT_BETA, DEFAULT_TAU, TABLE_METHODS
 from ..losses.registry import METHODS as LOSS_METHODS
-from ._common import Manifest, bar_chart, bind_settings, check_fingerprints, load_results, read_rows, write_rows
+from ._common import Manifest, bind_settings, check_fingerprints, load_results, read_rows, write_rows
 
 __all__ = ["COLUMNS", "CONTROLS", "METHODS", "PAIRS", "PUBLISHED", "comparison_tables", "run", "write_report"]
 
@@ -74,7 +80,7 @@ PAIRS = (
     ("hscl-beta-labels", "hucl", "H-SCL vs H-UCL"),
 )
 
-#: Public reference numbers of SPEC.md section 6 (top-1 %, each from its own source and protocol).
+#: Public reference numbers of docs/math.md section 6 (top-1 %, each from its own source and protocol).
 PUBLISHED = (
     "SupCon / SimCLR, ResNet-50 (SupContrast README): CIFAR-10 96.0 / 93.6, CIFAR-100 76.5 / 70.7",
     "SupCon / SimCLR, ResNet-18, 1000 epochs (solo-learn README): CIFAR-10 93.82 / 90.74, CIFAR-100 70.38 / 65.78",
@@ -198,15 +204,8 @@ def run(
     return csv_path
 
 
-def _mean_std(values: Sequence[float]) -> str:
-    """``mean ± std`` in points (std with ddof = 1; none for one value)."""
-    v = 100 * np.asarray(values, dtype=np.float64)
-    return f"{v.mean():.1f} ± {v.std(ddof=1):.1f}" if v.size > 1 else f"{v.mean():.1f}"
-
-
 def _paired(a: Mapping, b: Mapping):
     """The seed-paired comparison of two ``{seed: accuracy}`` maps (None when they share no seed)."""
-    from ..evaluation.stats import seed_interval
 
     seeds = sorted(set(a) & set(b), key=str)
     if not seeds:
@@ -214,18 +213,9 @@ def _paired(a: Mapping, b: Mapping):
     return seed_interval([a[s] - b[s] for s in seeds])
 
 
-def _interval(c) -> str:
-    """``+1.2 [-0.3, +2.7]`` in points (the mean alone when no interval exists)."""
-    if not np.isfinite(c.se):
-        return f"{100 * c.mean:+.1f}"
-    if c.se == 0:
-        return f"{100 * c.mean:+.1f} (equal in all {c.n} seeds: no t interval)"
-    return f"{100 * c.mean:+.1f} [{100 * c.low:+.1f}, {100 * c.high:+.1f}]"
-
-
 def _versus(a: Mapping, b: Mapping) -> str:
     c = _paired(a, b)
-    return "no common seed" if c is None else f"{_interval(c)} {c.verdict}"
+    return "no common seed" if c is None else f"{c.interval(100)} {c.verdict}"
 
 
 def comparison_tables(per_seed: Mapping[str, Mapping], *, metric: str = "linear probe top-1") -> list[str]:
@@ -239,17 +229,17 @@ def comparison_tables(per_seed: Mapping[str, Mapping], *, metric: str = "linear 
     dash = " — |" * len(present_controls)
     for c in present_controls:
         v = per_seed[c]
-        lines.append(f"| *control: {CONTROLS[c]}* | {_mean_std(list(v.values()))} | {len(v)} |{dash}")
+        lines.append(f"| *control: {CONTROLS[c]}* | {mean_std(list(v.values()), 100)} | {len(v)} |{dash}")
     for m in methods:
         v = per_seed[m]
         cells = "".join(f" {_versus(v, per_seed[c])} |" for c in present_controls)
-        lines.append(f"| {label(m)} | {_mean_std(list(v.values()))} | {len(v)} |{cells}")
+        lines.append(f"| {label(m)} | {mean_std(list(v.values()), 100)} | {len(v)} |{cells}")
     pairs = [(a, b, what) for a, b, what in PAIRS if a in per_seed and b in per_seed]
     if pairs:
         lines += ["", "| comparison | a - b (points, 95% interval) | verdict | seeds |", "|---|---:|---|---:|"]
         for a, b, what in pairs:
             c = _paired(per_seed[a], per_seed[b])
-            cells = "— | no common seed | 0" if c is None else f"{_interval(c)} | {c.verdict} | {c.n}"
+            cells = "— | no common seed | 0" if c is None else f"{c.interval(100)} | {c.verdict} | {c.n}"
             lines.append(f"| {what}: {label(a)} - {label(b)} | {cells} |")
     return lines
 
@@ -263,7 +253,8 @@ _VERDICT_NOTE = (
 
 def write_report(csv_path: str | Path) -> tuple[Path, Path]:
     """``table.md`` (per data set: the linear probe and kNN top-1 of every method and control, mean ± std over
-    seeds, the comparisons with the controls and of :data:`PAIRS`), ``accuracy.png`` and ``curves.png``."""
+    seeds, the comparisons with the controls and of :data:`PAIRS`), ``accuracy.png``, ``paired.png`` and
+    ``curves.png``."""
     csv_path = Path(csv_path)
     names = (*CONTROLS, *METHODS)
     rows, datasets, present = load_results(csv_path, COLUMNS, names)
@@ -304,7 +295,7 @@ def write_report(csv_path: str | Path) -> tuple[Path, Path]:
     ]
     table = csv_path.parent / "table.md"
     atomic_write_text(table, "\n".join(lines) + "\n")
-    groups = [f"{Path(d).name}: {kind}" for d in datasets for kind in ("linear probe", "kNN")]
+    groups = [f"{dataset_name(d)}: {kind}" for d in datasets for kind in ("linear probe", "kNN")]
 
     def stat(d, m, key, fn):
         v = 100 * np.array(list(acc[d, m, key].values()))
@@ -326,9 +317,36 @@ def write_report(csv_path: str | Path) -> tuple[Path, Path]:
         groups,
         full,
         title="Images: top-1 on test from frozen features (mean ± std over seeds)",
+        controls=[CONTROLS[c] for c in CONTROLS],
     )
+    _paired_figure(csv_path.parent / "paired.png", groups, datasets, acc, present)
     _learning_curves(csv_path.parent, [m for m in present if m in METHODS])
     return table, png
+
+
+def _paired_figure(path: Path, groups: Sequence[str], datasets: Sequence[str], acc: Mapping, present) -> Path:
+    """``paired.png``: every method and the raw-pixel control minus the untrained encoder, per data set and
+    metric, paired by seed: the mean difference as a dot and its 95% t interval over seeds as whiskers."""
+    series = {}
+    for m in present:
+        if m == "untrained":
+            continue
+        got = []
+        for d in datasets:
+            for key in ("linear_top1", "knn_top1"):
+                c = _paired(acc[d, m, key], acc[d, "untrained", key]) if (d, "untrained", key) in acc else None
+                got.append(c if c is not None and np.isfinite(c.se) else None)
+        series[label(m)] = tuple(
+            [100 * getattr(c, k) if c is not None else np.nan for c in got] for k in ("mean", "low", "high")
+        )
+    return paired_chart(
+        path,
+        groups,
+        series,
+        title="Images: paired difference to the untrained encoder (mean, 95% t interval over seeds)",
+        ylabel="top-1 − untrained encoder (points)",
+        empty="no seed paired with the untrained encoder (or a single seed: no interval)",
+    )
 
 
 def _epoch_logs(folder: Path) -> dict[int, dict[str, float]]:
@@ -347,8 +365,6 @@ def _epoch_logs(folder: Path) -> dict[int, dict[str, float]]:
 
 def _learning_curves(out: Path, methods: Sequence[str]) -> Path | None:
     """``curves.png``: training loss and validation kNN top-1 per epoch, one line per method (mean over seeds)."""
-    from matplotlib.ticker import MaxNLocator
-
     plt = pyplot()
     runs = {m: [_epoch_logs(f) for f in sorted((out / "runs").glob(f"{m}-seed*"))] for m in methods}
     if not any(any(r) for r in runs.values()):
@@ -363,10 +379,9 @@ def _learning_curves(out: Path, methods: Sequence[str]) -> Path | None:
     axes[0].set_ylabel("training loss (each method's own loss)")
     axes[1].set_ylabel("kNN top-1 on the validation split (%)")
     for ax in axes:
-        ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        epoch_axis(ax)
         ax.grid(alpha=0.3)
-    axes[1].legend(fontsize=7)
+    legend_outside(axes[1])
     fig.suptitle("Images: learning curves (mean over seeds)", fontsize=10)
     fig.tight_layout()
     path = out / "curves.png"

@@ -1,9 +1,9 @@
 """The methods of the paper's tables by name, shared by every pipeline: ``make_loss("hscl-beta", t)``.
 
-This is the one place that defines them. SCL and H-SCL come in two configurations (SPEC.md section 6):
+This is the one place that defines them. SCL and H-SCL come in two configurations (docs/math.md section 6):
 
 * the **theory's** (``scl``, ``hscl-tau``, ``hscl-beta``): view positives (the other views of the same sample),
-  the mean over anchors; the setting of the asymptotic analysis (SPEC.md section 4);
+  the mean over anchors; the setting of the asymptotic analysis (docs/math.md section 4);
 * the **paper's accuracy configuration** (``scl-labels``, ``hscl-tau-labels``, ``hscl-beta-labels``): every
   other same-class embedding is a positive and all valid (anchor, positive) pairs are pooled
   (``positives="labels"``, ``reduction="pairs"``), as in the authors' training script ``main.py``.

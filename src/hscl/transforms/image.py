@@ -1,4 +1,4 @@
-"""The SimCLR image augmentation of SPEC.md section 6, batched on the input's device: every image of the batch
+"""The SimCLR image augmentation of docs/math.md section 6, batched on the input's device: every image of the batch
 gets its own random parameters, V views at once, reproducible under a seed.
 
 Recipe: RandomResizedCrop(size, scale=(0.08, 1), ratio=(3/4, 4/3)), horizontal flip (p = 0.5), ColorJitter(0.4,
