@@ -20,3 +20,24 @@ def test_h200_epoch_script_smoke_on_cpu(tmp_path):
     assert result["final_loss"] > 0 and result["target_epoch_under_10_s"] is None
     bad = subprocess.run([*cmd[:4], "--limit", "16"], env=env, capture_output=True, text=True, timeout=300)
     assert bad.returncode != 0 and "need more than --batch" in bad.stderr
+
+
+def test_image_budget_check_smoke(tmp_path):
+    """The budget check builds its folder from the archive and runs the three probes on one split."""
+    archive = ROOT.parent / "shared" / "data" / "cifar10-jpeg" / "cifar10-jpeg.tar.gz"
+    if not archive.is_file():
+        import pytest
+
+        pytest.skip("../shared/data/cifar10-jpeg is not beside the repository")
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import image_budget_check
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    data = image_budget_check.small_folder(archive, tmp_path / "data", 4, 2)
+    assert sorted(p.name for p in (data / "train").iterdir()) == sorted(p.name for p in (data / "test").iterdir())
+    assert len(list(data.glob("train/*/*.jpg"))) == 40 and len(list(data.glob("test/*/*.jpg"))) == 20
+    found = image_budget_check.main(["--folder", str(data), "--min-steps", "2", "--width", "4", "--out", str(tmp_path)])
+    assert found["untrained"]["epochs"] == 0 and found["default"]["epochs"] >= 1
+    assert all(0 <= found[k]["linear_top1"] <= 1 for k in ("raw", "untrained", "default"))
+    assert json.loads((tmp_path / "budget.json").read_text())["settings"]["method"] == "ucl"

@@ -53,3 +53,17 @@ def test_verdicts_and_edges():
         corrected_resampled_ttest([1.0, 2.0], folds=1)
     with pytest.raises(ValueError, match="finite"):
         seed_interval([1.0, float("nan")])
+
+
+def test_mean_std_uses_ddof_1_and_says_when_there_is_no_spread():
+    from hscl.evaluation.stats import mean_std
+
+    assert mean_std([0.5, 0.7], scale=100) == "60.0 ± 14.1"  # std ddof=1 of (50, 70) = 14.14; ddof=0 would be 10
+    assert mean_std([0.5], scale=100) == "50.0 (n=1)"
+    assert mean_std([]) == "—"
+
+
+def test_interval_is_text_without_the_verdict():
+    c = seed_interval([1.0, 2.0, 3.0])
+    assert c.text() == f"{c.interval()} {c.verdict}"
+    assert c.interval().startswith("+2.0 [")

@@ -1,4 +1,4 @@
-"""Paired comparisons with intervals that fit the design, and the verdict they support (SPEC.md section 5).
+"""Paired comparisons with intervals that fit the design, and the verdict they support (docs/math.md section 5).
 
 Two designs occur in the experiments:
 
@@ -47,14 +47,30 @@ class Comparison:
     ties: int
     losses: int
 
-    def text(self, scale: float = 1.0, digits: int = 1) -> str:
-        """``+1.2 [-0.3, +2.7] better`` (the mean and the 95% interval times ``scale``, then the verdict)."""
+    def interval(self, scale: float = 1.0, digits: int = 1) -> str:
+        """``+1.2 [-0.3, +2.7]``: the mean and the 95% interval times ``scale`` (the mean alone, with why, when
+        there is no interval)."""
         if not math.isfinite(self.se):
-            return f"{scale * self.mean:+.{digits}f} (n={self.n}) {self.verdict}"
+            return f"{scale * self.mean:+.{digits}f} (n={self.n})"
         if self.se == 0:
-            return f"{scale * self.mean:+.{digits}f} (equal in all {self.n}: no t interval) {self.verdict}"
+            return f"{scale * self.mean:+.{digits}f} (equal in all {self.n}: no t interval)"
         mean, low, high = (f"{scale * v:+.{digits}f}" for v in (self.mean, self.low, self.high))
-        return f"{mean} [{low}, {high}] {self.verdict}"
+        return f"{mean} [{low}, {high}]"
+
+    def text(self, scale: float = 1.0, digits: int = 1) -> str:
+        """``+1.2 [-0.3, +2.7] better``: :meth:`interval`, then the verdict."""
+        return f"{self.interval(scale, digits)} {self.verdict}"
+
+
+def mean_std(values, scale: float = 1.0, digits: int = 1) -> str:
+    """``mean ± std`` of ``values`` times ``scale`` (std with ddof = 1); ``mean (n=1)`` for one value, ``—`` for
+    none."""
+    v = scale * np.asarray(values, dtype=np.float64).ravel()
+    if not v.size:
+        return "—"
+    if v.size == 1:
+        return f"{v[0]:.{digits}f} (n=1)"
+    return f"{v.mean():.{digits}f} ± {v.std(ddof=1):.{digits}f}"
 
 
 def verdict(low: float, high: float) -> str:
