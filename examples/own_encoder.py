@@ -11,6 +11,13 @@ function called without arguments that returns the module): the factory is recor
 this folder on the import path (the current folder is searched too):
 
     cd examples && hscl train --dataset digits --method hscl-beta --encoder own_encoder:small_cnn --out ../out/cnn
+
+The graph benchmarks take a graph encoder's factory the same way, for every method and the untrained and supervised
+controls. They call it with the keyword ``in_features`` (the node feature size of each data set), so a graph factory
+takes ``in_features`` (``node_sum_encoder`` below; its default, MUTAG's 7, serves the calls without arguments). From
+this folder:
+
+    hscl reproduce graphs --datasets MUTAG --seeds 0 --epochs 5 --encoder own_encoder:node_sum_encoder --out ../out/g
 """
 
 from __future__ import annotations
@@ -64,9 +71,10 @@ class NodeSumEncoder(nn.Module):
         return h.new_zeros(batch.num_graphs, h.shape[1]).index_add_(0, batch.batch, h)
 
 
-def node_sum_encoder() -> nn.Module:
-    """The graph encoder's factory, for MUTAG's 7 node labels."""
-    return NodeSumEncoder(in_features=7)
+def node_sum_encoder(in_features: int = 7) -> nn.Module:
+    """The graph encoder's factory: ``in_features`` node features (default: MUTAG's 7 node labels), as
+    ``hscl reproduce graphs --encoder own_encoder:node_sum_encoder`` calls it for each data set."""
+    return NodeSumEncoder(in_features=in_features)
 
 
 def main(argv=None) -> int:

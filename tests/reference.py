@@ -1,4 +1,4 @@
-"""A naive float64 reference of SPEC.md sections 2-3, written loop by loop from the text (not from hscl).
+"""A naive float64 reference of docs/math.md sections 2-3, written loop by loop from the text (not from hscl).
 
 Slow on purpose: one anchor and one candidate at a time, scalar tensors so that autograd gives gradients.
 """

@@ -1,4 +1,4 @@
-"""The diagnostics of SPEC.md section 4 against a float64 naive reference and analytic constructions."""
+"""The diagnostics of docs/math.md section 4 against a float64 naive reference and analytic constructions."""
 
 import math
 
@@ -20,7 +20,7 @@ TOL = dict(rtol=1e-9, atol=1e-9)
 
 
 def naive(z, labels, eta, t=0.5):
-    """Per anchor, from SPEC.md section 4 loop by loop: (L_UCL, L_H-UCL, L_SCL, L_H-SCL, E_C, E_D, m_C, m_D)."""
+    """Per anchor, from docs/math.md section 4 loop by loop: (L_UCL, L_H-UCL, L_SCL, L_H-SCL, E_C, E_D, m_C, m_D)."""
     z = z.double()
     b = z.shape[0]
     x = torch.nn.functional.normalize(z.reshape(2 * b, -1), dim=1)
@@ -138,7 +138,7 @@ def test_assumption_fails_for_a_known_set():
 @pytest.mark.parametrize("h", [0, 1, 3, 5])
 @pytest.mark.parametrize("negatives", ["all", "other_class"])
 def test_asymptotic_loss_is_the_k_negative_loss_minus_log_k(h, negatives):
-    """l_ip - log K -> -s_ip + log E_i as K grows (SPEC.md section 4)."""
+    """l_ip - log K -> -s_ip + log E_i as K grows (docs/math.md section 4)."""
     _, ours, _ = HARDENINGS[h]
     z, y = make_batch(b=7, v=2, d=4, seed=5)
     hardening = ours if ours is not None else hscl.ExponentialTilt(0.0)

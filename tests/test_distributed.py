@@ -1,5 +1,5 @@
 """Two CPU processes (gloo) train a model under DistributedDataParallel with gather_distributed=True: the
-parameter gradients equal those of one process on the concatenated batch (SPEC.md section 3)."""
+parameter gradients equal those of one process on the concatenated batch (docs/math.md section 3)."""
 
 import math
 import os

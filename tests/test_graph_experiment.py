@@ -351,3 +351,82 @@ def test_sweep_with_a_threshold_reports_its_share(tmp_path, monkeypatch):
         assert 0 <= float(r["negatives_kept"]) <= 1 and 0 <= float(r["accuracy"]) <= 1
     assert G.read_settings(tmp_path / "o")["settings"]["sweep"]["candidates"] == [{"tau": float(np.exp(0.5))}]
     assert "a chosen threshold binds (share < 1) in" in G.write_report(path)[0].read_text()
+
+
+_OWN_ENCODERS = """import torch
+from torch import nn
+
+CALLS = []
+
+
+class NodeSum(nn.Module):
+    def __init__(self, in_features):
+        super().__init__()
+        self.lin = nn.Linear(in_features, 5)
+
+    def forward(self, batch):
+        h = self.lin(batch.x).relu()
+        return h.new_zeros(batch.num_graphs, 5).index_add_(0, batch.batch, h)
+
+
+def make(in_features):
+    CALLS.append((in_features, torch.initial_seed()))
+    return NodeSum(in_features)
+
+
+def no_keyword():
+    return NodeSum(7)
+
+
+def not_a_module(in_features):
+    return "a string"
+"""
+
+
+def test_cli_reproduce_graphs_with_your_own_encoder(tmp_path, capsys, monkeypatch):
+    """``--encoder`` replaces the GIN for the methods and the untrained and supervised controls, each built right
+    after the group's seeding; the factory is recorded in settings.json (and only then); a bad one is one error
+    line before anything is written."""
+    import sys
+
+    from hscl.cli import main
+    from hscl.experiments._common import fingerprint
+
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the command adds the current folder: undone after the test
+    monkeypatch.delitem(sys.modules, "own_graph_encoders", raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HSCL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(G, "GraphConfig", lambda **kw: SMALL.__class__(**{**SMALL.__dict__, **kw}))
+    (tmp_path / "own_graph_encoders.py").write_text(_OWN_ENCODERS)
+    job = ["reproduce", "graphs", "--datasets", "MUTAG", "--methods", "untrained", "supervised", "ucl"]
+    job += ["--seeds", "0", "--epochs", "1"]
+    try:
+        assert main([*job, "--encoder", "own_graph_encoders:make", "--out", "o"]) == 0
+        assert "| own encoder, untrained *(control)* |" in capsys.readouterr().out
+        rows = _rows(tmp_path / "o" / "results.csv")
+        assert sorted(r["method"] for r in rows) == sorted(["untrained", "supervised", "ucl"] * SMALL.folds)
+        saved = json.loads((tmp_path / "o" / "settings.json").read_text())
+        assert saved["settings"]["encoder"] == {"factory": "own_graph_encoders:make", "call": G.ENCODER_CALL}
+        gin = G.GraphConfig(epochs=1, svm_jobs=1).settings()
+        assert "encoder" not in gin and fingerprint(gin) != saved["fingerprint"]
+        # one check before any work, then every row of every fold: MUTAG's 7 node features, the group's seed
+        calls = sys.modules["own_graph_encoders"].CALLS
+        groups = [G.group_seed("MUTAG", 0, f) for f in range(SMALL.folds)]
+        assert calls == [(7, 0)] + [(7, seed) for seed in groups for _ in range(3)]
+        # a GIN run cannot resume a folder of your own encoder's rows
+        assert main([*job, "--out", "o"]) == 2
+        assert "encoder" in capsys.readouterr().err
+
+        for factory, message in (
+            ("own_graph_encoders:missing", "module 'own_graph_encoders' has no attribute 'missing'"),
+            ("nowhere:make", "encoder factory 'nowhere:make': cannot import module 'nowhere'"),
+            ("os.system('x')", "an encoder factory is written 'package.module:function'"),
+            ("own_graph_encoders:no_keyword", "called as factory(in_features=7)"),
+            ("own_graph_encoders:not_a_module", "returned a builtins.str, not a torch.nn.Module"),
+        ):
+            assert main([*job, "--encoder", factory, "--out", "bad"]) == 2
+            err = capsys.readouterr().err.strip().splitlines()
+            assert len(err) == 1 and err[0].startswith("hscl reproduce graphs: error: ") and message in err[0], err
+        assert not (tmp_path / "bad").exists()
+    finally:
+        sys.modules.pop("own_graph_encoders", None)

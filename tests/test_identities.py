@@ -1,4 +1,4 @@
-"""The identities of SPEC.md section 2, to float64 precision."""
+"""The identities of docs/math.md section 2, to float64 precision."""
 
 import math
 

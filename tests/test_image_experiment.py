@@ -152,3 +152,15 @@ def test_cli(tmp_path, capsys):
     assert config["train_subset"] == 400 and config["width"] == 4 and config["seed"] == 3
     assert config["min_steps"] == 0, "an explicit --epochs pins the budget"
     assert json.loads((tmp_path / "runs" / "untrained-seed3" / "config.json").read_text())["epochs"] == 0
+
+
+def test_the_subset_rule_is_part_of_the_settings_only_with_a_subset():
+    """Folders whose subsets were drawn by the earlier fraction rule differ in their rows: the rule is fingerprinted
+    (and a folder without a subset keeps its fingerprint)."""
+    from hscl.experiments._common import fingerprint
+    from hscl.experiments.images import settings
+    from hscl.training.images import ImageConfig
+
+    whole, subset = settings(ImageConfig()), settings(ImageConfig(train_subset=100))
+    assert "train_subset_rule" not in whole and "largest remainder" in subset["train_subset_rule"]
+    assert fingerprint(subset) != fingerprint({k: v for k, v in subset.items() if k != "train_subset_rule"})

@@ -1,4 +1,4 @@
-"""hscl against the naive float64 reference of SPEC.md, value and gradient, over every option combination."""
+"""hscl against the naive float64 reference of docs/math.md, value and gradient, over every option combination."""
 
 import itertools
 import math

@@ -1,4 +1,4 @@
-"""Finite values and gradients over the stability grid of SPEC.md and the issue: temperature, beta, dtype,
+"""Finite values and gradients over the stability grid of docs/math.md and the issue: temperature, beta, dtype,
 degenerate batches."""
 
 import itertools

@@ -309,7 +309,7 @@ class _Recorder:
 
 def test_a_seed_pairs_initialisation_augmentation_and_batch_order_across_methods(tmp_path):
     """Two methods with the same seed start from the same parameters and see the same batches in the same order
-    with the same augmented views: they differ only in the loss (SPEC.md section 5, pairing)."""
+    with the same augmented views: they differ only in the loss (docs/math.md section 5, pairing)."""
     import torch
 
     small = {**TINY, "train_subset": 600, "batch_size": 128}
@@ -600,9 +600,65 @@ def test_records_state_the_hardening_used_and_the_code(tmp_path, monkeypatch, on
     assert config_differences({**dataclasses.asdict(config), "beta": None}, config) == []
     assert config_differences(_record(config), config) == []
     assert config_differences({**_record(config), "beta": 2.0}, config) == ["beta"]
-    git_commit.cache_clear()
+    from hscl.training.records import git_dirty
+
+    git_commit.cache_clear(), git_dirty.cache_clear()
     monkeypatch.setenv("PATH", str(tmp_path / "no-git-here"))
     try:
-        assert git_commit() is None
+        assert git_commit() is None and git_dirty() is None
     finally:
-        git_commit.cache_clear()
+        git_commit.cache_clear(), git_dirty.cache_clear()
+
+
+def test_git_dirty_says_whether_tracked_files_changed(tmp_path, monkeypatch):
+    """The records name the commit and whether the checkout differed from it (a commit alone would claim code that
+    did not run)."""
+    import shutil
+    import subprocess
+
+    from hscl.training import records
+
+    if shutil.which("git") is None:
+        pytest.skip("no git")
+    repo = tmp_path / "repo"
+    (repo / "pkg" / "training").mkdir(parents=True)
+    (repo / "pkg" / "training" / "records.py").write_text("x = 1\n")
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "c"], check=True)
+    monkeypatch.setattr(records, "__file__", str(repo / "pkg" / "training" / "records.py"))
+    for f in (records.git_commit, records.git_dirty):
+        f.cache_clear()
+    try:
+        assert records.git_commit() is not None and records.git_dirty() is False
+        (repo / "pkg" / "training" / "records.py").write_text("x = 2\n")
+        records.git_dirty.cache_clear()
+        assert records.git_dirty() is True
+        assert records.provenance()["git_dirty"] is True
+    finally:
+        for f in (records.git_commit, records.git_dirty):
+            f.cache_clear()
+
+
+def test_lightning_resume_loads_the_checkpoint_to_the_cpu(tmp_path, monkeypatch):
+    """Lightning calls ``load_checkpoint(path, weights_only=...)`` without a map_location: the checkpoint must go to
+    the CPU (as Lightning's own default does), or every DDP rank would put a GPU checkpoint on cuda:0 and a GPU run
+    could not resume on a CPU."""
+    import torch
+
+    import hscl.checkpoint as checkpoint
+    from hscl.training.images import _atomic_checkpoint_io
+
+    seen = {}
+    real = checkpoint.safe_load
+
+    def spy(path, map_location=None):
+        seen["map_location"] = map_location
+        return real(path, map_location=map_location)
+
+    monkeypatch.setattr(checkpoint, "safe_load", spy)
+    io = _atomic_checkpoint_io()
+    io.save_checkpoint({"state_dict": {"w": torch.ones(2)}}, tmp_path / "last.ckpt")
+    assert io.load_checkpoint(tmp_path / "last.ckpt", weights_only=True)["state_dict"]["w"].device.type == "cpu"
+    assert seen["map_location"] == "cpu"

@@ -84,6 +84,7 @@ def test_gin_format_reader(tmp_path):
         ("1\n2 0\n1 2 1\n1 1 0\n", "lists 1 neighbours"),  # degree mismatch
         ("x\n", "malformed GIN-format"),
         ("1\n-1 0\n", r"TOY\.txt:2: malformed GIN-format file: graph 1 has -1 nodes"),  # negative node count
+        ("99999999999999\n1 0\n1 0\n", r"TOY\.txt:1: .*99999999999999 graphs cannot fit in the 2 lines"),  # no alloc
         ("1\n0 0\n", r"TOY\.txt:2: .*graph 1 has 0 nodes"),
         ("2\n1 0\n1 0\n", r"TOY\.txt:4: .*the file ends before graph 2 of 2"),
         ("1\n1 0\n1 0\n1 0\n", r"TOY\.txt:4: .*a line after the last of the 1 graphs"),

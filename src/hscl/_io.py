@@ -44,3 +44,19 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 def cache_dir() -> Path:
     """Where hscl keeps decoded data and copies of raw files: ``$HSCL_CACHE``, else ``~/.cache/hscl``."""
     return Path(os.environ.get("HSCL_CACHE", Path.home() / ".cache" / "hscl"))
+
+
+def check_output_folder(path: str | os.PathLike, name: str = "out") -> Path:
+    """``path`` as a ``Path`` if it is a folder or can be created as one; else a ``ValueError`` naming ``name``
+    (a file in the way, an unwritable parent). Creates nothing."""
+    path = Path(path)
+    if path.exists():
+        if not path.is_dir():
+            raise ValueError(f"{name} {path}: exists and is not a folder; give a folder (created if missing)")
+        return path
+    parent = next((p for p in path.absolute().parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise ValueError(f"{name} {path}: cannot be created, {parent} is a file and not a folder")
+    if parent is not None and not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"{name} {path}: cannot be created, {parent} is not writable")
+    return path

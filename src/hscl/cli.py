@@ -39,21 +39,13 @@ _NAMED_CLASSES = {"digits": 10, "cifar10": 10, "cifar100": 100, "stl10": 10, "ti
 
 def _check_out(value, flag: str = "--out") -> None:
     """``value`` is a folder, or can be created as one."""
-    import os
-    from pathlib import Path
+    from ._io import check_output_folder
 
-    if value is None:
-        return
-    path = Path(value)
-    if path.exists():
-        if not path.is_dir():
-            raise UsageError(f"{flag} {value}: exists and is not a folder; give a folder (created if missing)")
-        return
-    parent = next((p for p in path.absolute().parents if p.exists()), None)
-    if parent is not None and not parent.is_dir():
-        raise UsageError(f"{flag} {value}: cannot be created, {parent} is a file and not a folder")
-    if parent is not None and not os.access(parent, os.W_OK | os.X_OK):
-        raise UsageError(f"{flag} {value}: cannot be created, {parent} is not writable")
+    if value is not None:
+        try:
+            check_output_folder(value, flag)
+        except ValueError as err:
+            raise UsageError(str(err)) from None
 
 
 def _read_config(name: str) -> dict:
@@ -163,6 +155,15 @@ def _preflight(args) -> None:
         _check_image_job(args, {**_read_config(args.config), **_image_overrides(args), "dataset": args.dataset})
 
 
+def _import_from_cwd() -> None:
+    """Let a factory ``package.module:function`` live in the current folder, as under ``python -m``: append it to
+    ``sys.path`` (once). The factory is then imported with importlib, never evaluated."""
+    import os
+
+    if os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
+
+
 def _diagnose(args) -> int:
     from .diagnostics.run import diagnose
 
@@ -170,10 +171,7 @@ def _diagnose(args) -> int:
     for s in args.setting or [parse_setting("paper")]:
         settings.update(s)
     if args.allow_factory is not None:  # a factory in the current folder, as hscl train finds it
-        import os
-
-        if os.getcwd() not in sys.path:
-            sys.path.append(os.getcwd())
+        _import_from_cwd()
     try:
         result = diagnose(
             args.checkpoint,
@@ -277,6 +275,10 @@ def _reproduce_graphs(args) -> int:
         args.diagnostics = [_diagnostics_dataset(name, datasets) for name in args.diagnostics]
     _apply_preset(args, GRAPH_PRESETS, ("min_steps", "min_epochs", "seeds", "svm_jobs", "diagnostics"))
     args.diagnostics = [d for d in args.diagnostics if d in datasets]  # a preset's: those of the run
+    options = {}
+    if args.encoder is not None:  # resolved by G.run with importlib before any work, never evaluated
+        _import_from_cwd()
+        options["encoder"] = args.encoder
     config = G.GraphConfig(
         min_steps=args.min_steps,
         min_epochs=args.min_epochs,
@@ -288,6 +290,7 @@ def _reproduce_graphs(args) -> int:
         temperature=args.temperature,
         views=args.views,
         svm_jobs=args.svm_jobs,
+        **options,
     )
     start = time.perf_counter()
     csv_path = G.run(
@@ -318,10 +321,7 @@ def _train(args) -> int:
             values[field] = getattr(args, field)
     options = {}
     if args.encoder is not None:  # resolved by train_images with importlib, never evaluated
-        import os
-
-        if os.getcwd() not in sys.path:
-            sys.path.append(os.getcwd())  # a factory in the current folder, as under python -m
+        _import_from_cwd()
         options["encoder"] = args.encoder
     metrics = train_images(ImageConfig(**values), args.out, **options)
     if metrics:
@@ -494,7 +494,8 @@ class _Version(argparse.Action):
         from .training.records import provenance
 
         record = provenance()
-        commit = f" (git commit {record['git_commit']})" if record["git_commit"] else ""
+        dirty = " with uncommitted changes" if record["git_dirty"] else ""
+        commit = f" (git commit {record['git_commit']}{dirty})" if record["git_commit"] else ""
         print(f"hscl {record['hscl_version']}{commit}")  # on stdout, as argparse's own version action
         parser.exit()
 
@@ -620,6 +621,16 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="a fixed number of epochs instead of the budget rule (default: none, the rule of --min-steps and "
         "--min-epochs)",
+    )
+    graphs.add_argument(
+        "--encoder",
+        default=None,
+        metavar="PACKAGE.MODULE:FACTORY",
+        help="your own encoder instead of the GIN, for every method and the untrained and supervised controls: a "
+        "function called as FACTORY(in_features=F), F the data set's node feature size, after the same seeding as "
+        "the GIN, that returns an nn.Module mapping a PyG Batch to [num_graphs, D] (imported, never evaluated; the "
+        "current folder is searched too); the projection head is built on D; recorded in OUT/settings.json "
+        "(default: none, the GIN)",
     )
     graphs.add_argument("--hidden", type=int, default=32, help="GIN hidden size (default 32)")
     graphs.add_argument("--layers", type=int, default=3, help="GIN layers (default 3)")

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._io import atomic_write_text
+from ._io import atomic_write_text, check_output_folder
 from .evaluation.stats import mean_std
 from .losses.registry import METHODS as LOSS_METHODS
 
@@ -66,10 +66,7 @@ def run(
     seeds = [int(s) for s in seeds]
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must hold at least one seed, each once, got {seeds}")
-    out = Path(out)
-    blocker = next((p for p in (out, *out.parents) if p.exists() and not p.is_dir()), None)
-    if blocker is not None:
-        raise ValueError(f"out {out}: {blocker} exists and is not a folder; give a folder (created if missing)")
+    out = check_output_folder(out, "out")
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     first = seeds[0]

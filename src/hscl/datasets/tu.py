@@ -577,6 +577,8 @@ def _read_gin(zip_path: Path, name: str | None) -> dict:
     if counts[0] != 1 or values[0] < 1:
         lines.fail(0, f"expected the number of graphs (at least 1), found {lines.text(0)!r}")
     num_graphs = int(values[0])
+    if num_graphs > lines.n - 1:  # before allocating per graph: each graph takes at least its header line
+        lines.fail(0, f"{num_graphs} graphs cannot fit in the {lines.n - 1} lines that follow")
     headers = np.empty(num_graphs, dtype=np.int64)
     node_counts = np.empty(num_graphs, dtype=np.int64)
     pos = 1

@@ -38,6 +38,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._extras import require
+
 __all__ = ["Diagnosis", "SavedEncoder", "diagnose", "load_encoder"]
 
 #: Where ``hscl train`` leaves its Lightning checkpoint inside its output folder.
@@ -159,7 +161,8 @@ class Diagnosis:
     def title(self) -> str:
         return (
             f"hscl diagnose: {self.checkpoint} on {self.data} ({self.samples} samples x 2 views, "
-            f"t={self.temperature:g}, reference set = the whole data set, augmentation {self.augmentation})"
+            f"t={self.temperature:g}, reference set = these {self.samples} samples' views, augmentation "
+            f"{self.augmentation})"
         )
 
     def table(self) -> str:
@@ -220,6 +223,7 @@ def _vector_inputs(enc: SavedEncoder, data, samples, seed, noise, drop):
 
 
 def _image_inputs(enc: SavedEncoder, data, data_root, samples, seed, progress):
+    require("hscl diagnose of an image encoder", "images")
     from ..datasets.image_sets import NAMED, load_image_splits
     from ..transforms.image import SimCLRAugment, to_float_images
 
@@ -257,6 +261,7 @@ def _image_inputs(enc: SavedEncoder, data, data_root, samples, seed, progress):
 
 
 def _graph_inputs(enc: SavedEncoder, data, data_root, samples, seed, batch_size):
+    require("hscl diagnose of a graph encoder", "graphs")
     from torch_geometric.loader import DataLoader
 
     from ..datasets.tu import load_tu

@@ -29,6 +29,14 @@ Protocol, per data set, seed and outer fold (one "group"):
   sweep rows is bound to settings with the candidate grid and the inner split (``sweep_settings``).
 * Frozen representations (sum pooling of every GIN layer) go to a linear SVM, C chosen by 5-fold inner CV on
   the training folds; the test fold is scored once.
+* **Your own encoder** (``GraphConfig(encoder="package.module:function")``, ``hscl reproduce graphs --encoder``)
+  replaces the GIN everywhere: every pre-trained method, the untrained control and the supervised reference. The
+  factory is imported (never evaluated) before any work and called as ``factory(in_features=F)``, ``F`` the data
+  set's node feature size, right after the group's ``torch.manual_seed`` (so the pairing holds); the module maps
+  a PyG ``Batch`` to representations ``[num_graphs, D]`` (``D`` read from one forward of two graphs), which the SVM
+  and the supervised classifier read; :class:`hscl.models.ProjectedEncoder` puts the projection head
+  ``D -> D -> D`` on top for pre-training. ``hidden`` and ``layers`` then play no part. The factory is part of the
+  settings only when given, so a GIN folder keeps its fingerprint.
 
 ``run`` binds the output folder to the resolved settings (``settings.json``; a resume with other settings is
 refused, naming them), writes ``results.csv`` (one row per data set, entry, seed and fold, each with the
@@ -60,7 +68,7 @@ from ..evaluation import svm_accuracy
 from ..evaluation.stats import corrected_resampled_ttest, mean_std
 from ..losses.registry import DEFAULT_BETA, DEFAULT_TAU, TABLE_METHODS, make_loss
 from ..losses.registry import METHODS as LOSS_METHODS
-from ..models import GINEncoder
+from ..models import GINEncoder, ProjectedEncoder, feature_dim_of, resolve_factory
 from ..training import embed_graphs, pretrain_graphs
 from ._common import (
     Manifest,
@@ -120,6 +128,8 @@ SWEEP_VALIDATION = 0.2
 _SPLIT_TEXT = f"{100 - round(100 * SWEEP_VALIDATION)}/{round(100 * SWEEP_VALIDATION)}"
 #: Every row name and its label, in table order.
 ENTRIES = {**CONTROLS, **{m: LOSS_METHODS[m].label for m in TABLE_METHODS}, **SWEEP_LABELS, **EXTRAS}
+#: How your own encoder's factory is called (recorded in the settings of a run with ``GraphConfig.encoder``).
+ENCODER_CALL = "factory(in_features=<node feature size>) after the group's torch.manual_seed; head D -> D -> D"
 
 #: Published numbers, each under its own protocol (docs/math.md section 6), quoted for orientation only.
 PUBLISHED = {
@@ -182,8 +192,13 @@ class GraphConfig:
     folds: int = 10
     wl_iterations: int = 3
     svm_jobs: int = 1  # parallel processes for the SVM's C grid (results do not depend on it)
+    encoder: str | None = None  # your own encoder's factory "package.module:function" instead of the GIN
 
     def __post_init__(self) -> None:
+        if self.encoder is not None:
+            if not isinstance(self.encoder, str):
+                raise ValueError(f"encoder must be None or 'package.module:function', got {self.encoder!r}")
+            object.__setattr__(self, "encoder", self.encoder.strip())
         for name in (
             "min_steps",
             "min_epochs",
@@ -230,7 +245,7 @@ class GraphConfig:
         from ..evaluation.svm import DEFAULT_CS
         from ..transforms.graph import OPS
 
-        values = {k: v for k, v in asdict(self).items() if k != "svm_jobs"}
+        values = {k: v for k, v in asdict(self).items() if k not in ("svm_jobs", "encoder")}
         constants = {
             "svm": "StandardScaler + LinearSVC(dual=False, max_iter=1000), C by stratified 5-fold inner CV",
             "wl_kernel": "cosine-normalised",
@@ -239,7 +254,7 @@ class GraphConfig:
             "augment_ops": list(OPS),
             "seeds": "crc32('dataset|seed|fold') for every row of a group",
         }
-        return {
+        settings = {
             "protocol": PROTOCOL,
             "fold_seed": FOLD_SEED,
             "svm_cs": list(DEFAULT_CS),
@@ -249,6 +264,9 @@ class GraphConfig:
             "tau": DEFAULT_TAU,
             "constants": constants,
         }
+        if self.encoder is not None:  # only then: the settings (and fingerprint) of a GIN run are unchanged
+            settings["encoder"] = {"factory": self.encoder, "call": ENCODER_CALL}
+        return settings
 
 
 def sweep_settings() -> dict:
@@ -288,9 +306,50 @@ def group_seed(*parts) -> int:
     return zlib.crc32("|".join(map(str, parts)).encode()) & 0x7FFFFFFF
 
 
-def _encoder(dataset, config: GraphConfig, seed: int) -> GINEncoder:
+def _encoder(dataset, config: GraphConfig, seed: int) -> torch.nn.Module:
+    """The encoder of a row, initialised with ``seed``: the GIN, or your own (``config.encoder``) under a projection
+    head; both give ``features(batch)`` (the representations) and ``forward(batch)`` (the projections)."""
     torch.manual_seed(seed)
-    return GINEncoder(dataset.num_features, hidden=config.hidden, layers=config.layers)
+    if config.encoder is None:
+        return GINEncoder(dataset.num_features, hidden=config.hidden, layers=config.layers)
+    backbone = _build_own_encoder(config.encoder, dataset.num_features)
+    return ProjectedEncoder(backbone, feature_dim_of(backbone, _example_batch(dataset)))
+
+
+def _build_own_encoder(factory: str, in_features: int) -> torch.nn.Module:
+    """``factory(in_features=in_features)``, checked to be an ``nn.Module``; a ``ValueError`` that says why not."""
+    make = resolve_factory(factory)
+    try:
+        module = make(in_features=in_features)
+    except TypeError as err:
+        raise ValueError(
+            f"encoder factory {factory!r}: called as factory(in_features={in_features}) (the node feature size), "
+            f"it raised TypeError: {err}"
+        ) from err
+    if not isinstance(module, torch.nn.Module):
+        raise ValueError(
+            f"encoder factory {factory!r} returned a {type(module).__module__}.{type(module).__qualname__}, "
+            "not a torch.nn.Module"
+        )
+    return module
+
+
+def _example_batch(dataset):
+    """The first two graphs as one batch, as :func:`pretrain_graphs` cuts them (for the representation size)."""
+    from ..training.graphs import _loader
+
+    return next(_loader([dataset[0], dataset[1]], 2, False, 0))[1]
+
+
+def _check_own_encoder(dataset, config: GraphConfig) -> None:
+    """Build your own encoder once for ``dataset`` and read its representation size: a factory that does not take
+    ``in_features``, returns no module or maps a batch to no ``[N, D]`` is refused before any work. The global
+    random state is restored (the rows seed it themselves anyway)."""
+    with torch.random.fork_rng(devices=[]):
+        try:
+            _encoder(dataset, config, 0)
+        except ValueError as err:
+            raise ValueError(f"{err} (data set {dataset.name})") from None
 
 
 def _pretrain(
@@ -371,11 +430,16 @@ def run(
         raise ValueError(f"unknown method(s) {unknown}; known: {', '.join(ENTRIES)}")
     if not seeds:
         raise ValueError("seeds must hold at least one seed")
+    if config.encoder is not None:
+        resolve_factory(config.encoder)  # a missing module or attribute is reported before any work
     out = Path(out)
+    loaded = {name: load_tu(name, data_root=data_root, cache=cache) for name in datasets}  # fail early on bad input
+    if config.encoder is not None:
+        for dataset in loaded.values():
+            _check_own_encoder(dataset, config)
     out.mkdir(parents=True, exist_ok=True)
     csv_path = out / "results.csv"
     rows = read_rows(csv_path, COLUMNS)
-    loaded = {name: load_tu(name, data_root=data_root, cache=cache) for name in datasets}  # fail early on bad input
     settings = config.settings()
     if any(m in SWEEPS for m in methods) or (
         (out / "settings.json").exists() and "sweep" in read_settings(out)["settings"]
@@ -589,7 +653,7 @@ def paired_comparison(rows: list[dict], dataset: str, a: str, b: str, folds: int
     return corrected_resampled_ttest([acc_a[k] - acc_b[k] for k in keys], folds)
 
 
-def _comparison_table(rows, datasets, pairs, folds, title) -> list[str]:
+def _comparison_table(rows, datasets, pairs, folds, title, labels=ENTRIES) -> list[str]:
     present = {r["method"] for r in rows}
     pairs = [(a, b) for a, b in pairs if a in present and b in present]
     if not pairs:
@@ -600,7 +664,7 @@ def _comparison_table(rows, datasets, pairs, folds, title) -> list[str]:
         for d in datasets:
             got = paired_comparison(rows, d, a, b, folds)
             cells.append("" if got is None else got.text(scale=100))
-        lines.append(f"| {ENTRIES[a]} − {ENTRIES[b]} | " + " | ".join(cells) + " |")
+        lines.append(f"| {labels[a]} − {labels[b]} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -613,6 +677,9 @@ def write_report(csv_path: str | Path) -> tuple[Path, Path]:
     saved = read_settings(csv_path.parent)
     check_fingerprints(rows, saved["fingerprint"], csv_path)
     folds = int(saved["settings"]["graph"]["folds"])
+    own = saved["settings"].get("encoder")  # your own encoder instead of the GIN: say so in every label
+    model = "GIN" if own is None else "own encoder"
+    labels = ENTRIES if own is None else {**ENTRIES, **{c: CONTROLS[c].replace("GIN", model) for c in CONTROLS}}
     stats = {}
     for d in datasets:
         for m in entries:
@@ -623,7 +690,7 @@ def write_report(csv_path: str | Path) -> tuple[Path, Path]:
     for m in entries:
         cells = [mean_std(stats[d, m][2]) if (d, m) in stats else "" for d in datasets]
         kind = " *(control)*" if m in CONTROLS else ""
-        lines.append(f"| {ENTRIES[m]}{kind} | " + " | ".join(cells) + " |")
+        lines.append(f"| {labels[m]}{kind} | " + " | ".join(cells) + " |")
     for name, numbers in PUBLISHED.items():
         lines.append(f"| *{name}, published* | " + " | ".join(str(numbers.get(d, "")) for d in datasets) + " |")
     counts = sorted({v[2].size for v in stats.values()})
@@ -636,14 +703,19 @@ def write_report(csv_path: str | Path) -> tuple[Path, Path]:
     lines += [
         "",
         "Accuracy (%), mean ± std (ddof = 1) over " + "/".join(map(str, counts)) + f" (seed, fold) cells; {folds}-fold "
-        "stratified CV (fold seed 0). Rows: the controls (the same GIN untrained; WL subtree features; the same "
-        "GIN trained end to end with cross-entropy), then the methods, all pre-trained on the training folds "
+        f"stratified CV (fold seed 0). Rows: the controls (the same {model} untrained; WL subtree features; the "
+        f"same {model} trained end to end with cross-entropy), then the methods, all pre-trained on the training folds "
         "only (SCL, H-SCL, SupCon with labels), a linear SVM on frozen features with C by 5-fold inner CV on the "
         "training folds; then UCL pre-trained on all graphs (GraphCL convention). Published rows: each paper's own "
         "protocol and model, for orientation only. Pre-training epochs per data set: "
         + ", ".join(f"{d} {'/'.join(e) or '-'}" for d, e in budget.items())
         + ".",
     ]
+    if own is not None:
+        lines[-1] += (
+            f" Encoder: your own, {own['factory']} (called as factory(in_features=<node feature size>)), instead "
+            "of the GIN for every method and the untrained and supervised controls."
+        )
     test = (
         f"mean difference in points [95% interval of the corrected resampled t-test, Nadeau and Bengio 2003, "
         f"{folds}-fold CV over seeds] and the verdict"
@@ -655,11 +727,17 @@ def write_report(csv_path: str | Path) -> tuple[Path, Path]:
         [(m, "untrained") for m, c in versus if c == "untrained"],
         folds,
         f"Does each method beat the untrained encoder? Paired by (seed, fold): {test}.",
+        labels,
     )
     lines += _comparison_table(
-        rows, datasets, [(m, "wl") for m, c in versus if c == "wl"], folds, f"Against the WL subtree kernel: {test}."
+        rows,
+        datasets,
+        [(m, "wl") for m, c in versus if c == "wl"],
+        folds,
+        f"Against the WL subtree kernel: {test}.",
+        labels,
     )
-    lines += _comparison_table(rows, datasets, CLAIMS, folds, f"The paper's claims, paired: {test}.")
+    lines += _comparison_table(rows, datasets, CLAIMS, folds, f"The paper's claims, paired: {test}.", labels)
     kept = [(r["dataset"], r["method"], float(r["negatives_kept"])) for r in rows if r["negatives_kept"]]
     if kept:
         lines += [
@@ -676,7 +754,7 @@ def write_report(csv_path: str | Path) -> tuple[Path, Path]:
     atomic_write_text(table, "\n".join(lines) + "\n")
 
     series = {
-        ENTRIES[m]: (
+        labels[m]: (
             [stats.get((d, m), (np.nan,))[0] for d in datasets],
             [np.nan_to_num(stats.get((d, m), (0, 0))[1]) for d in datasets],
         )
@@ -684,9 +762,10 @@ def write_report(csv_path: str | Path) -> tuple[Path, Path]:
     }
     title = "Graph benchmarks: accuracy (mean ± std over (seed, fold) cells)"
     names = [dataset_name(d) for d in datasets]
-    controls = [ENTRIES[c] for c in CONTROLS]
+    controls = [labels[c] for c in CONTROLS]
     png = bar_chart(csv_path.parent / "accuracy.png", names, series, title=title, controls=controls)
-    _paired_figure(csv_path.parent / "paired.png", rows, datasets, [m for m in entries if m != "untrained"], folds)
+    paired = [m for m in entries if m != "untrained"]
+    _paired_figure(csv_path.parent / "paired.png", rows, datasets, paired, folds, labels, model)
     return table, png
 
 
@@ -717,14 +796,14 @@ def _sweep_lines(rows: list[dict]) -> list[str]:
     return lines
 
 
-def _paired_figure(path: Path, rows, datasets, entries, folds: int) -> Path:
+def _paired_figure(path: Path, rows, datasets, entries, folds: int, labels=ENTRIES, model: str = "GIN") -> Path:
     """Each entry (the other controls included) minus the untrained control, per data set: the mean difference
     as a dot and its 95% corrected-t interval as whiskers, around the zero line."""
     series = {}
     for m in entries:
         got = [paired_comparison(rows, d, m, "untrained", folds) for d in datasets]
         got = [g if g is not None and math.isfinite(g.se) else None for g in got]
-        series[ENTRIES[m]] = tuple(
+        series[labels[m]] = tuple(
             [100 * getattr(g, key) if g is not None else math.nan for g in got] for key in ("mean", "low", "high")
         )
     return paired_chart(
@@ -732,6 +811,6 @@ def _paired_figure(path: Path, rows, datasets, entries, folds: int) -> Path:
         [dataset_name(d) for d in datasets],
         series,
         title="Paired difference to the untrained encoder (mean, 95% corrected-t interval)",
-        ylabel="accuracy − untrained GIN (points)",
+        ylabel=f"accuracy − untrained {model} (points)",
         empty="no rows paired with the untrained control",
     )

@@ -112,6 +112,8 @@ def settings(config, *, experiment: str = "images", **extra) -> dict:
         "hardening_defaults": {"beta": DEFAULT_BETA, "tau": DEFAULT_TAU},
         "probe": {"Cs": list(DEFAULT_CS), "max_iter": 1000, "selection": "validation split"},
         "controls": {"untrained": "same encoder and seed, 0 epochs", "raw-pixels": "flattened standardised pixels"},
+        # how the subset is drawn (exactly N since hscl 0.1.0's issue 12; a folder drawn otherwise is refused)
+        **({"train_subset_rule": "exactly N, class-balanced by largest remainder"} if config.train_subset else {}),
         **extra,
     }
 

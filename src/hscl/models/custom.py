@@ -3,7 +3,9 @@ projection head built on top (:class:`ProjectedEncoder`).
 
 An encoder given as a factory string ``"package.module:function"`` (``hscl train --encoder``) is resolved with
 :func:`importlib.import_module` and ``getattr`` (never evaluated) and called without arguments; the string is
-recorded in the model's ``spec`` so that :func:`hscl.checkpoint.load_model` rebuilds it the same way.
+recorded in the model's ``spec`` so that :func:`hscl.checkpoint.load_model` rebuilds it the same way. (The graph
+benchmarks, ``hscl reproduce graphs --encoder``, call a graph factory with the keyword ``in_features``, the node
+feature size of each data set.)
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""The supervised reference of the graph table (docs/math.md section 5): the same GIN trained end to end with
-cross-entropy on the training folds, its epoch chosen on a validation split held out of them (early stopping as
-model selection)."""
+"""The supervised reference of the graph table (docs/math.md section 5): the same GIN (or your own encoder,
+``hscl reproduce graphs --encoder``) trained end to end with cross-entropy on the training folds, its epoch chosen
+on a validation split held out of them (early stopping as model selection)."""
 
 from __future__ import annotations
 

@@ -340,7 +340,9 @@ def _atomic_checkpoint_io():
             atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
 
         def load_checkpoint(self, path, map_location=None, weights_only=None) -> dict:
-            return safe_load(path, map_location=map_location)
+            # Lightning passes no map_location: load to the CPU as its own TorchCheckpointIO does (every DDP rank
+            # would otherwise put the whole checkpoint on cuda:0, and a GPU run could not resume on a CPU)
+            return safe_load(path, map_location="cpu" if map_location is None else map_location)
 
     return AtomicCheckpointIO()
 

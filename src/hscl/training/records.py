@@ -8,7 +8,7 @@ import functools
 import subprocess
 from pathlib import Path
 
-__all__ = ["git_commit", "hardening_used", "provenance"]
+__all__ = ["git_commit", "git_dirty", "hardening_used", "provenance"]
 
 
 @functools.lru_cache(maxsize=1)
@@ -31,11 +31,31 @@ def git_commit() -> str | None:
     return commit
 
 
+@functools.lru_cache(maxsize=1)
+def git_dirty() -> bool | None:
+    """Whether the checkout has uncommitted changes to tracked files (then :func:`git_commit` is not all of the code
+    that ran); ``None`` where :func:`git_commit` is ``None``."""
+    if git_commit() is None:
+        return None
+    try:
+        proc = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=Path(__file__).resolve().parents[1],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+    return bool(proc.stdout.strip()) if proc.returncode == 0 else None
+
+
 def provenance() -> dict:
-    """``{"hscl_version": ..., "git_commit": ...}`` for ``metrics.json`` and ``run.json``."""
+    """``{"hscl_version": ..., "git_commit": ..., "git_dirty": ...}`` for ``metrics.json`` and ``run.json``."""
     from .. import __version__
 
-    return {"hscl_version": __version__, "git_commit": git_commit()}
+    return {"hscl_version": __version__, "git_commit": git_commit(), "git_dirty": git_dirty()}
 
 
 def hardening_used(method: str, beta: float | None, tau: float | None) -> tuple[float | None, float | None]:
