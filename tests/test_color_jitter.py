@@ -130,9 +130,12 @@ def test_seeded(images):
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({"brightness": -0.1}, "brightness must be >= 0"), ({"hue": 0.6}, r"hue must be in \[0, 0.5\]"),
-     ({"p": 1.5}, r"p must be in \[0, 1\]")],
-)  # fmt: skip
+    [
+        ({"brightness": -0.1}, "brightness must be >= 0"),
+        ({"hue": 0.6}, r"hue must be in \[0, 0.5\]"),
+        ({"p": 1.5}, r"p must be in \[0, 1\]"),
+    ],
+)
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ColorJitter(**kwargs)

@@ -20,8 +20,9 @@ MODULES = build.public_modules()
 
 
 def test_reference_is_current_and_every_reference_resolves():
-    result = subprocess.run([sys.executable, str(ROOT / "docs" / "build.py"), "--check"], capture_output=True,
-                            text=True, timeout=300)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "docs" / "build.py"), "--check"], capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -35,8 +36,12 @@ def test_the_checker_catches_a_broken_reference():
 
 def test_the_reference_documents_each_loss_with_its_formula():
     text = (ROOT / "docs" / "api.md").read_text()
-    for name in ("hscl.losses.hscl.HSCL", "hscl.losses.ucl.UCL", "hscl.losses.supcon.SupConLoss",
-                 "hscl.functional.contrastive_loss"):  # fmt: skip
+    for name in (
+        "hscl.losses.hscl.HSCL",
+        "hscl.losses.ucl.UCL",
+        "hscl.losses.supcon.SupConLoss",
+        "hscl.functional.contrastive_loss",
+    ):
         assert name in text
     assert "log E_i = LSE" in text
 

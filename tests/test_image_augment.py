@@ -93,8 +93,9 @@ def test_resized_crop_equals_slice_and_interpolate():
     flip = torch.tensor([False, True, False, False, True])
     out = resized_crop(x, boxes, 16, flip)
     for i, (left, top, w, h) in enumerate(boxes.tolist()):
-        ref = F.interpolate(x[i : i + 1, :, top : top + h, left : left + w], size=(16, 16), mode="bilinear",
-                            align_corners=False)[0]  # fmt: skip
+        ref = F.interpolate(
+            x[i : i + 1, :, top : top + h, left : left + w], size=(16, 16), mode="bilinear", align_corners=False
+        )[0]
         if flip[i]:
             ref = ref.flip(-1)
         torch.testing.assert_close(out[i], ref, atol=1e-10, rtol=0)
@@ -105,8 +106,9 @@ def test_blur_against_kornia():
 
     x = torch.rand(3, 3, 9, 9, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
     sigma = torch.tensor([0.1, 0.7, 2.0], dtype=torch.float64)
-    ref = torch.cat([gaussian_blur2d(x[i : i + 1], (3, 3), (s, s), border_type="reflect") for i, s in
-                     enumerate(sigma.tolist())])  # fmt: skip
+    ref = torch.cat(
+        [gaussian_blur2d(x[i : i + 1], (3, 3), (s, s), border_type="reflect") for i, s in enumerate(sigma.tolist())]
+    )
     torch.testing.assert_close(gaussian_blur3(x, sigma), ref, atol=1e-10, rtol=0)
     assert torch.equal(gaussian_blur3(x, torch.zeros(3, dtype=torch.float64)), x)
 
@@ -123,10 +125,14 @@ def test_probabilities_are_respected():
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({"size": 0}, "size must be an int >= 1"), ({"scale": (0.0, 1.0)}, "scale must satisfy"),
-     ({"ratio": (2.0, 1.0)}, "ratio must satisfy"), ({"p_blur": 2.0}, r"p_blur must be in \[0, 1\]"),
-     ({"blur_sigma": (0.0, 1.0)}, "blur_sigma must satisfy")],
-)  # fmt: skip
+    [
+        ({"size": 0}, "size must be an int >= 1"),
+        ({"scale": (0.0, 1.0)}, "scale must satisfy"),
+        ({"ratio": (2.0, 1.0)}, "ratio must satisfy"),
+        ({"p_blur": 2.0}, r"p_blur must be in \[0, 1\]"),
+        ({"blur_sigma": (0.0, 1.0)}, "blur_sigma must satisfy"),
+    ],
+)
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         SimCLRAugment(**kwargs)

@@ -26,18 +26,30 @@ def fresh_env(tmp_path_factory):
     venv = base / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=300)
     python = venv / "bin" / "python"
-    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                               check=True, capture_output=True, text=True).stdout.strip())  # fmt: skip
+    site = Path(
+        subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    )
     # third-party packages of the test environment, but not its (editable) hscl
     (site / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     wheels = base / "wheels"
     # build offline with the test environment's setuptools when it has one, else in pip's isolated environment
     isolation = [] if importlib.util.find_spec("setuptools") is None else ["--no-build-isolation"]
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", *isolation, "-q", "-w", str(wheels),
-                    str(ROOT)], check=True, timeout=600)  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", *isolation, "-q", "-w", str(wheels), str(ROOT)],
+        check=True,
+        timeout=600,
+    )
     wheel = next(wheels.glob("hscl-*.whl"))
-    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "-q", "--target", str(site),
-                    str(wheel)], check=True, timeout=600)  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "-q", "--target", str(site), str(wheel)],
+        check=True,
+        timeout=600,
+    )
     return python, venv, site, base
 
 
@@ -50,8 +62,9 @@ def test_installed_package_is_the_wheel_not_the_checkout(fresh_env):
     out = _run([str(python), "-c", "import hscl, pathlib; print(pathlib.Path(hscl.__file__).resolve())"], base)
     assert out.returncode == 0, out.stderr
     assert Path(out.stdout.strip()).is_relative_to(site.resolve()), "hscl must come from the fresh install"
-    data = _run([str(python), "-c", "from hscl.training.images import load_preset; print(load_preset('cpu')['depth'])"],
-                base)  # fmt: skip
+    data = _run(
+        [str(python), "-c", "from hscl.training.images import load_preset; print(load_preset('cpu')['depth'])"], base
+    )
     assert data.returncode == 0 and data.stdout.strip() == "18", data.stderr
 
 

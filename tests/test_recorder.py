@@ -87,8 +87,15 @@ def test_lightning_callback(tmp_path):
     data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=32)
     rec = DiagnosticsRecorder(tmp_path, SETTINGS)
     cb = DiagnosticsCallback(rec, (x, y), augment=lambda t: t + 0.1 * torch.randn_like(t), model=lambda m: m.net)
-    trainer = pl.Trainer(max_epochs=2, callbacks=[cb], logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False, accelerator="cpu")  # fmt: skip
+    trainer = pl.Trainer(
+        max_epochs=2,
+        callbacks=[cb],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+    )
     trainer.fit(Module(), data)
     rows = _rows(tmp_path / "diagnostics.csv")
     assert [r["epoch"] for r in rows] == ["0", "0", "1", "1"]

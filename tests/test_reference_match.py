@@ -9,6 +9,7 @@ import torch
 import hscl
 import reference as R
 from conftest import HARDENINGS, make_batch
+from hscl import _engine
 from hscl.functional import contrastive_loss, supcon_loss
 from reference import reference_loss, reference_supcon
 
@@ -45,7 +46,7 @@ COMBOS = list(
 @pytest.fixture(params=["blocks", "generic"])
 def layout(request, monkeypatch):
     """Run through both ways of finding instances: the block layout and the instance-id comparison."""
-    monkeypatch.setattr(hscl.functional, "_GENERIC_LAYOUT", request.param == "generic")
+    monkeypatch.setattr(_engine, "_GENERIC_LAYOUT", request.param == "generic")
     return request.param
 
 

@@ -11,8 +11,24 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_h200_epoch_script_smoke_on_cpu(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, str(ROOT / "scripts" / "h200_resnet18_epoch.py"), "--device", "cpu", "--limit", "80",
-           "--batch", "32", "--warmup", "1", "--split-steps", "1", "--width", "4", "--out", str(tmp_path)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        str(ROOT / "scripts" / "h200_resnet18_epoch.py"),
+        "--device",
+        "cpu",
+        "--limit",
+        "80",
+        "--batch",
+        "32",
+        "--warmup",
+        "1",
+        "--split-steps",
+        "1",
+        "--width",
+        "4",
+        "--out",
+        str(tmp_path),
+    ]
     subprocess.run(cmd, check=True, env=env, capture_output=True, timeout=300)
     result = json.loads((tmp_path / "h200_epoch.json").read_text())
     assert result["device"] == "cpu" and result["images"] == 80 and result["epoch_seconds"] > 0

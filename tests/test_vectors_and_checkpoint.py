@@ -118,8 +118,12 @@ def test_cli_diagnose(tmp_path, capsys):
     x = RNG.random((60, 8)).astype(np.float32)
     y = np.arange(60) % 3
     np.savez(tmp_path / "d.npz", x=x, y=y)
-    save_model(tmp_path / "m.pt", MLPEncoder(8, hidden=16, features=12, projection=4), temperature=0.5,
-               augment={"noise": 0.1, "drop": 0.1})  # fmt: skip
+    save_model(
+        tmp_path / "m.pt",
+        MLPEncoder(8, hidden=16, features=12, projection=4),
+        temperature=0.5,
+        augment={"noise": 0.1, "drop": 0.1},
+    )
     ckpt, data, out_dir = str(tmp_path / "m.pt"), str(tmp_path / "d.npz"), str(tmp_path / "o")
     settings = ["--setting", "beta=1", "--setting", "tau=e^-0.5"]
     code = main(["diagnose", "--checkpoint", ckpt, "--data", data, *settings, "--out", out_dir, "--quiet"])

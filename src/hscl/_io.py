@@ -3,12 +3,22 @@
 
 from __future__ import annotations
 
+import csv
+import hashlib
+import io
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
-__all__ = ["atomic_write", "atomic_write_text", "cache_dir"]
+__all__ = [
+    "atomic_torch_save",
+    "atomic_write",
+    "atomic_write_text",
+    "cache_dir",
+    "file_digest",
+    "write_csv_atomic",
+]
 
 
 def _umask() -> int:
@@ -39,6 +49,33 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
             f.write(text)
 
     return atomic_write(path, write)
+
+
+def write_csv_atomic(path: str | os.PathLike, rows: Iterable[Mapping], columns: Sequence[str]) -> Path:
+    """Write ``rows`` (mappings, a missing key an empty cell) under the header ``columns`` as one CSV string
+    (``\\n`` line ends), then atomically: a kill leaves the previous version, never half a row."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return atomic_write_text(path, buf.getvalue())
+
+
+def atomic_torch_save(obj, path: str | os.PathLike) -> None:
+    """``torch.save`` to a temporary file in the same folder, then rename: never a half-written file."""
+    import torch
+
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
+
+
+def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
+    """The hex digest of a file's bytes by ``algorithm`` (a ``hashlib`` name: the publishers' ``"md5"`` is for
+    integrity, not security), read in 1 MiB blocks."""
+    h = hashlib.new(algorithm, usedforsecurity=False)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def cache_dir() -> Path:

@@ -223,3 +223,24 @@ __all__ = [
     "max_score",
     "needs_labels",
 ]
+
+
+def check_int(name: str, value, minimum: int, *, numpy: bool = False, optional: bool = False, note: str = ""):
+    """``value`` unchanged when it is an int >= ``minimum`` (not a bool; with ``numpy=True`` a NumPy integer
+    too; with ``optional=True`` also ``None``), else a ``ValueError`` "NAME must be [None or ]an int >= MINIMUM
+    [NOTE], got VALUE"."""
+    if optional and value is None:
+        return None
+    if numpy:
+        import numpy as np
+
+        types = (int, np.integer)
+    else:
+        types = int
+    if isinstance(value, bool) or not isinstance(value, types) or value < minimum:
+        expected = f"{'None or ' if optional else ''}an int >= {minimum}{f' {note}' if note else ''}"
+        raise ValueError(f"{name} must be {expected}, got {value!r}")
+    return value
+
+
+__all__ += ["check_int"]

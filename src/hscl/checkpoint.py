@@ -17,17 +17,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ._io import atomic_write
+from ._io import atomic_torch_save
 from .models import build_model
 
 __all__ = ["FORMAT", "atomic_torch_save", "load_model", "safe_load", "save_model"]
 
 FORMAT = "hscl-model/1"
-
-
-def atomic_torch_save(obj, path: str | os.PathLike) -> None:
-    """``torch.save`` to a temporary file in the same folder, then rename: never a half-written file."""
-    atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def safe_load(path: str | os.PathLike, map_location="cpu"):

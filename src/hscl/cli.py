@@ -330,8 +330,21 @@ def _train(args) -> int:
     return 0
 
 
-_IMAGE_NUMBERS = ("epochs", "min_steps", "batch_size", "lr", "depth", "width", "devices", "num_nodes", "num_workers",
-                  "temperature", "views", "train_subset", "diagnostics")  # fmt: skip
+_IMAGE_NUMBERS = (
+    "epochs",
+    "min_steps",
+    "batch_size",
+    "lr",
+    "depth",
+    "width",
+    "devices",
+    "num_nodes",
+    "num_workers",
+    "temperature",
+    "views",
+    "train_subset",
+    "diagnostics",
+)
 _IMAGE_FIELDS = (*_IMAGE_NUMBERS, "optimizer", "precision", "accelerator", "data_root")
 
 
@@ -344,8 +357,11 @@ def _add_image_flags(
     """The ``ImageConfig`` overrides shared by ``hscl train`` and ``hscl reproduce images``; ``defaults``: the
     ``(default: ...)`` text of the fields a ``--preset`` fills (else the ``--config`` preset's)."""
     defaults = defaults or {}
-    parser.add_argument("--config", default=config_default,
-                        help="YAML preset (paper, modern, cpu) or file (default: cpu, or the --preset's)")  # fmt: skip
+    parser.add_argument(
+        "--config",
+        default=config_default,
+        help="YAML preset (paper, modern, cpu) or file (default: cpu, or the --preset's)",
+    )
     kinds = {"lr": float, "temperature": float}
     helps = {
         "train_subset": "pre-train and probe on a class-balanced N of the training images",
@@ -388,12 +404,22 @@ def _image_overrides(args) -> dict:
 def _reproduce_figures(args) -> int:
     from .experiments import figures
 
-    fig4 = figures.run(args.out, preset=args.preset, methods=args.methods or figures.METHODS, seeds=args.seeds,
-                       epochs=args.epochs, dataset=args.dataset, data_root=args.data_root, download=args.download,
-                       progress=not args.quiet)  # fmt: skip
+    fig4 = figures.run(
+        args.out,
+        preset=args.preset,
+        methods=args.methods or figures.METHODS,
+        seeds=args.seeds,
+        epochs=args.epochs,
+        dataset=args.dataset,
+        data_root=args.data_root,
+        download=args.download,
+        progress=not args.quiet,
+    )
     print((fig4.parent / "table.md").read_text())
-    print(f"written: {fig4}, {fig4.parent / 'figure5_losses.png'}, {fig4.parent / 'table.md'}, "
-          f"{fig4.parent / 'results.csv'}, {fig4.parent / 'diagnostics.csv'}")  # fmt: skip
+    print(
+        f"written: {fig4}, {fig4.parent / 'figure5_losses.png'}, {fig4.parent / 'table.md'}, "
+        f"{fig4.parent / 'results.csv'}, {fig4.parent / 'diagnostics.csv'}"
+    )
     return 0
 
 
@@ -441,8 +467,14 @@ def _reproduce_images(args) -> int:
     _check_image_job(args, {**_read_config(args.config), **_image_overrides(args), "dataset": args.dataset})
     start = time.perf_counter()
     methods = args.methods or tuple(images.METHODS)
-    csv_path = images.run(args.out, dataset=args.dataset, methods=methods, seeds=args.seeds, preset=args.config,
-                          overrides=_image_overrides(args))  # fmt: skip
+    csv_path = images.run(
+        args.out,
+        dataset=args.dataset,
+        methods=methods,
+        seeds=args.seeds,
+        preset=args.config,
+        overrides=_image_overrides(args),
+    )
     table, png = images.write_report(csv_path)
     print(table.read_text())
     print(f"{time.perf_counter() - start:.0f} s; written: {csv_path}, {table}, {png}")
@@ -549,9 +581,12 @@ def main(argv: list[str] | None = None) -> int:
     diag.add_argument(
         "--samples", type=int, default=None, help="diagnose a random N of the samples (seeded by --seed; default: all)"
     )
-    diag.add_argument("--setting", type=parse_setting, action="append",
-                      help="paper (default: tau=e^-0.5, tau=e^-0.1, beta=1, beta=2), beta=B, tau=T or tau=e^X; "
-                      "repeatable")  # fmt: skip
+    diag.add_argument(
+        "--setting",
+        type=parse_setting,
+        action="append",
+        help="paper (default: tau=e^-0.5, tau=e^-0.1, beta=1, beta=2), beta=B, tau=T or tau=e^X; repeatable",
+    )
     diag.add_argument("--temperature", type=float, default=None, help="default: the checkpoint's")
     diag.add_argument("--chunk-size", type=int, default=None, help="anchors per chunk (default: ~1 GiB of memory)")
     diag.add_argument("--noise", type=float, default=None, help="augmentation noise (default: the checkpoint's)")

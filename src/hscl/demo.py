@@ -24,21 +24,22 @@ run's CSV, table and figure). Finished parts are kept when run again with the sa
 from __future__ import annotations
 
 import csv
-import io
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from ._io import atomic_write_text, check_output_folder
+from ._io import atomic_write_text, check_output_folder, write_csv_atomic
+from ._validation import check_int
 from .evaluation.stats import mean_std
 from .losses.registry import METHODS as LOSS_METHODS
+from .losses.registry import table_methods
 
 __all__ = ["METHODS", "run"]
 
 #: The demo's methods, in table order: what the issue's paired comparisons need.
-METHODS = ("ucl", "hucl", "scl", "hscl-beta", "scl-labels", "hscl-beta-labels")
+METHODS = table_methods(tau=False, supcon=False)
 
 
 def _std(v: np.ndarray) -> float:
@@ -61,8 +62,7 @@ def run(
     from .experiments.images import CONTROLS, comparison_tables
 
     for name, value in (("digits_epochs", digits_epochs), ("graph_epochs", graph_epochs)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        check_int(name, value, 1)
     seeds = [int(s) for s in seeds]
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must hold at least one seed, each once, got {seeds}")
@@ -91,22 +91,21 @@ def run(
     if bar is not None:
         bar.close()
     settings = list(digits[METHODS[0]][first]["assumption_fraction"])
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["method", "seed", "linear_top1", "knn_top1", *(f"assumption_{k}" for k in settings)])
+    rows = []
     for name, per_seed in digits.items():
         for s, r in per_seed.items():
             fractions = r.get("assumption_fraction", {})
-            writer.writerow(
-                [
-                    name,
-                    s,
-                    f"{r['linear_top1']:.6f}",
-                    f"{r['knn_top1']:.6f}",
-                    *(f"{fractions[k]:.6f}" if k in fractions else "" for k in settings),
-                ]
+            rows.append(
+                {
+                    "method": name,
+                    "seed": s,
+                    "linear_top1": f"{r['linear_top1']:.6f}",
+                    "knn_top1": f"{r['knn_top1']:.6f}",
+                    **{f"assumption_{k}": f"{fractions[k]:.6f}" if k in fractions else "" for k in settings},
+                }
             )
-    atomic_write_text(out / "digits" / "results.csv", buf.getvalue())
+    columns = ["method", "seed", "linear_top1", "knn_top1", *(f"assumption_{k}" for k in settings)]
+    write_csv_atomic(out / "digits" / "results.csv", rows, columns)
 
     graph_methods = [m for m in ("untrained", *METHODS) if m in graphs.ENTRIES]
     graph_csv = graphs.run(

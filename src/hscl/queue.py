@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from ._validation import check_int
+
 __all__ = ["EmbeddingQueue"]
 
 
@@ -21,8 +23,7 @@ class EmbeddingQueue(nn.Module):
 
     def __init__(self, size: int) -> None:
         super().__init__()
-        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise ValueError(f"queue_size must be an int >= 1, got {size!r}")
+        check_int("queue_size", size, 1)
         self.size = size
         self.register_buffer("embeddings", torch.empty(0, 0))
         self.register_buffer("labels", torch.empty(0, dtype=torch.long))

@@ -7,7 +7,6 @@ and a folder, and a limit on the total uncompressed size and the member count (`
 
 from __future__ import annotations
 
-import hashlib
 import lzma
 import os
 import shutil
@@ -17,6 +16,8 @@ import urllib.request
 import zipfile
 import zlib
 from pathlib import Path
+
+from .._io import file_digest
 
 __all__ = [
     "ARCHIVES",
@@ -215,14 +216,6 @@ def extract_archive(
         raise ValueError(f"{archive} is not a readable archive: {err}") from err
 
 
-def _md5(path: Path) -> str:
-    h = hashlib.md5(usedforsecurity=False)  # the publishers give MD5s: integrity, not security
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def download(
     name: str,
     root: str | os.PathLike,
@@ -244,7 +237,7 @@ def download(
         archive_path = Path(tmp) / Path(url).name
         with urllib.request.urlopen(url, timeout=60) as response, open(archive_path, "wb") as f:
             shutil.copyfileobj(response, f)
-        digest = _md5(archive_path)
+        digest = file_digest(archive_path, "md5")  # the publishers give MD5s
         if digest != md5:
             raise ValueError(f"checksum mismatch for {archive_path.name}: MD5 {digest}, expected {md5}")
         staging = Path(tmp) / "extract"

@@ -65,16 +65,20 @@ def _read(kind: str, folder: Path, progress: bool) -> dict[str, ImageArrays]:
     if kind == "cifar10":
         return {"train": read_cifar(folder, train=True), "test": read_cifar(folder, train=False)}
     if kind == "cifar100":
-        return {"train": read_cifar(folder, train=True, cifar100=True),
-                "test": read_cifar(folder, train=False, cifar100=True)}  # fmt: skip
+        return {
+            "train": read_cifar(folder, train=True, cifar100=True),
+            "test": read_cifar(folder, train=False, cifar100=True),
+        }
     if kind == "stl10":
         out = {"train": read_stl10(folder, "train"), "test": read_stl10(folder, "test")}
         if (folder / "unlabeled_X.bin").is_file():
             out["unlabeled"] = read_stl10(folder, "unlabeled")
         return out
     if kind == "tiny-imagenet":
-        return {"train": read_tiny_imagenet(folder, "train", progress=progress),
-                "test": read_tiny_imagenet(folder, "val", progress=progress)}  # fmt: skip
+        return {
+            "train": read_tiny_imagenet(folder, "train", progress=progress),
+            "test": read_tiny_imagenet(folder, "val", progress=progress),
+        }
     if kind == "split-folder":
         train = read_image_folder(folder / "train", progress=progress)
         test = read_image_folder(folder / "test", progress=progress)

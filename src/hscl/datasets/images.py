@@ -190,8 +190,10 @@ def _stack(arrays: list[np.ndarray], paths: list[Path], name: str) -> np.ndarray
     shape = arrays[0].shape
     for a, p in zip(arrays, paths, strict=True):
         if a.shape != shape:
-            raise ValueError(f"{name}: {p} is {a.shape[1]}x{a.shape[0]} but the first image is {shape[1]}x{shape[0]}; "
-                             "pass size=(W, H) to resize")  # fmt: skip
+            raise ValueError(
+                f"{name}: {p} is {a.shape[1]}x{a.shape[0]} but the first image is {shape[1]}x{shape[0]}; "
+                "pass size=(W, H) to resize"
+            )
     return np.stack(arrays)
 
 

@@ -29,7 +29,7 @@ import torch
 from torch import Tensor
 
 from .._extras import require
-from .._io import atomic_write, cache_dir
+from .._io import atomic_torch_save, cache_dir, file_digest
 from .download import safe_extract_zip
 
 require(__name__, "graphs")
@@ -120,14 +120,6 @@ def default_data_root() -> Path | None:
     return None
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def download_tu(name: str, root: str | os.PathLike) -> Path:
     """Download ``NAME.zip`` of the TU collection into ``root/NAME/`` (needs the network; not run in tests).
 
@@ -146,7 +138,7 @@ def download_tu(name: str, root: str | os.PathLike) -> Path:
         raise ValueError(f"{TU_URL.format(name=name)} is not a safe zip of TU raw files: {err}") from err
     texts = [p for p in files if p.name.endswith(".txt")]
     for path in texts:  # verify everything before anything is moved into place
-        digest = _sha256(path)
+        digest = file_digest(path, "sha256")
         expected = KNOWN_SHA256.get(path.name)
         if expected is not None and digest != expected:
             shutil.rmtree(folder / ".download", ignore_errors=True)
@@ -521,7 +513,7 @@ def _cached_table(path: Path, build) -> dict:
         if isinstance(table, dict) and _TABLE_KEYS <= set(table):
             return table
     table = build()
-    atomic_write(path, lambda tmp: torch.save(table, tmp))
+    atomic_torch_save(table, path)
     return table
 
 

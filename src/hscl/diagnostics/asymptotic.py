@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from .. import _engine
 from .. import _validation as V
 from .._extras import progress_bar
-from ..functional import _embed, _full_precision, log_tilted_mean
 from ..hardening import ExponentialTilt, Threshold
 
 __all__ = [
@@ -152,18 +152,22 @@ class AssumptionReport:
         }
 
 
-def _validate(z, labels, hardening, temperature, chunk_size) -> tuple[float, int | None]:
+def _prepare(z, labels, hardening, temperature, chunk_size) -> tuple[Tensor, Tensor, float, int | None]:
+    """Validate (in the order of the losses' checks) and embed: ``(x [2B, D], y [2B], temperature, chunk)``."""
     temperature = V.check_temperature(temperature)
-    V.check_embeddings(z, positives="views", normalize=True, temperature=temperature)
-    if z.shape[1] != 2:
-        raise ValueError(
-            f"z must hold exactly 2 views per sample (one positive per anchor), got shape {tuple(z.shape)}"
-        )
-    V.check_ids("labels", labels, batch=z.shape[0], device=z.device, required_by="the diagnostics")
+    x, y, _, _, _ = _engine.prepare(
+        z,
+        labels,
+        positives="views",
+        normalize=True,
+        temperature=temperature,
+        labels_required_by="the diagnostics",
+        num_views=2,
+    )
     if hardening is None:
         raise ValueError("hardening is required (e.g. hscl.ExponentialTilt(1.0) or hscl.Threshold(math.exp(-0.5)))")
     V.check_hardening(hardening)
-    return temperature, V.check_optional_count("chunk_size", chunk_size)
+    return x, y, temperature, V.check_optional_count("chunk_size", chunk_size)
 
 
 @torch.no_grad()
@@ -182,13 +186,10 @@ def assumption_report(
     working memory), so a whole data set embedded once (the large-N limit) fits: memory is about
     36 * chunk * 2B bytes beyond the embeddings.
     """
-    temperature, chunk_size = _validate(z, labels, hardening, temperature, chunk_size)
-    b = z.shape[0]
-    m = 2 * b
+    x, y, temperature, chunk_size = _prepare(z, labels, hardening, temperature, chunk_size)  # x L2-normalised
+    m = x.shape[0]
     chunk_size = chunk_size or default_chunk_size(m)
-    with _full_precision(z.device):
-        x = _embed(z, True)  # [2B, D], L2-normalised at any scale
-        y = labels.long().repeat_interleave(2)
+    with _engine.full_precision(z.device):
         starts = range(0, m, chunk_size)
         if progress:  # a bar where tqdm is installed
             starts = progress_bar(starts, desc="assumption 1", unit="chunk", leave=False)
@@ -235,11 +236,11 @@ def _chunk(x: Tensor, y: Tensor, idx: Tensor, hardening, inv_t: float) -> dict[s
     same_label = y[idx, None] == y[None, :]
     same_instance = torch.zeros_like(same_label).scatter_(1, block, True)
     not_collision = ~same_label | same_instance  # complement of C(i)
-    log_e_ucl, _ = log_tilted_mean(scores, block, None, num_candidates=torch.full_like(idx, r - 2))
-    log_e_hucl, _ = log_tilted_mean(scores, block, hardening)
-    log_e_scl, _ = log_tilted_mean(scores, same_label, None)
-    log_e_hscl, weighted_d = log_tilted_mean(scores, same_label, hardening)
-    log_e_c, weighted_c = log_tilted_mean(scores, not_collision, hardening)
+    log_e_ucl, _ = _engine.log_tilted_mean(scores, block, None, num_candidates=torch.full_like(idx, r - 2))
+    log_e_hucl, _ = _engine.log_tilted_mean(scores, block, hardening)
+    log_e_scl, _ = _engine.log_tilted_mean(scores, same_label, None)
+    log_e_hscl, weighted_d = _engine.log_tilted_mean(scores, same_label, hardening)
+    log_e_c, weighted_c = _engine.log_tilted_mean(scores, not_collision, hardening)
     return dict(
         s_neg=-scores[torch.arange(idx.numel(), device=x.device), partner],
         log_e_ucl=log_e_ucl,

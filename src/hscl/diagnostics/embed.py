@@ -7,12 +7,13 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import Tensor, nn
 
+from .._eval import eval_mode
 from .._extras import progress_bar
+from .._validation import check_int
 
 __all__ = ["embed_views"]
 
 
-@torch.no_grad()
 def embed_views(
     model: nn.Module | Callable[[Tensor], Tensor],
     data: Iterable[tuple[Tensor, Tensor]] | tuple[Tensor, Tensor],
@@ -37,8 +38,7 @@ def embed_views(
     Returns:
         ``(z, labels)``: ``z`` of shape ``[N, views, D]`` on the CPU in float32, ``labels`` ``[N]``.
     """
-    if isinstance(views, bool) or not isinstance(views, int) or views < 1:
-        raise ValueError(f"views must be an int >= 1, got {views!r}")
+    check_int("views", views, 1)
     if device is None:
         params = list(model.parameters()) if isinstance(model, nn.Module) else []
         device = params[0].device if params else torch.device("cpu")
@@ -53,18 +53,12 @@ def embed_views(
         batches = data
     if progress:  # a bar where tqdm is installed
         batches = progress_bar(batches, desc="embedding", unit="batch", leave=False)
-    was_training = model.training if isinstance(model, nn.Module) else None
-    if was_training:
-        model.eval()
     zs, ys = [], []
-    try:
+    with eval_mode(model):
         for x, y in batches:
             x = x.to(device)
             zs.append(torch.stack([model(augment(x)) for _ in range(views)], dim=1).float().cpu())
             ys.append(torch.as_tensor(y).cpu())
-    finally:
-        if was_training:
-            model.train()
     if not zs:
         raise ValueError("data is empty: nothing to embed")
     return torch.cat(zs), torch.cat(ys)

@@ -5,14 +5,13 @@ losses across epochs, as the paper's Figure 5; the fraction of anchors satisfyin
 from __future__ import annotations
 
 import csv
-import io
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from torch import Tensor
 
-from .._io import atomic_write_text
+from .._io import write_csv_atomic
 from .._plot import ASYMPTOTIC_LABEL, epoch_axis, legend_outside, math_text, pyplot, readable, save_png
 from .asymptotic import LOSS_NAMES, PAPER_SETTINGS, assumption_report
 from .embed import embed_views
@@ -97,8 +96,12 @@ class DiagnosticsRecorder:
         self.rows = [r for r in self.rows if int(r["epoch"]) != epoch] + [
             {k: str(v) for k, v in r.items()} for r in new
         ]
-        self.rows.sort(key=lambda r: (int(r["epoch"]), list(self.settings).index(r["setting"])
-                                      if r["setting"] in self.settings else len(self.settings)))  # fmt: skip
+        self.rows.sort(
+            key=lambda r: (
+                int(r["epoch"]),
+                list(self.settings).index(r["setting"]) if r["setting"] in self.settings else len(self.settings),
+            )
+        )
         self._write()
         if draw:
             self.plot()
@@ -119,11 +122,7 @@ class DiagnosticsRecorder:
         return self.record(epoch, z, labels, draw=draw)
 
     def _write(self) -> None:
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(self.rows)
-        atomic_write_text(self.csv_path, buf.getvalue())
+        write_csv_atomic(self.csv_path, self.rows, COLUMNS)
 
     def plot(self) -> tuple[Path, Path]:
         """Redraw both figures from the rows; returns their paths."""
@@ -149,8 +148,13 @@ class DiagnosticsRecorder:
 
         fig, ax = plt.subplots(figsize=(6, 4))
         for name in names:
-            ax.plot([e for e, _ in series[name]], [float(r["assumption_fraction"]) for _, r in series[name]],
-                    marker="o", ms=3, label=name)  # fmt: skip
+            ax.plot(
+                [e for e, _ in series[name]],
+                [float(r["assumption_fraction"]) for _, r in series[name]],
+                marker="o",
+                ms=3,
+                label=name,
+            )
         epoch_axis(ax)
         ax.set_ylabel("fraction of anchors")
         ax.set_ylim(-0.02, 1.02)

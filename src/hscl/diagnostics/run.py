@@ -25,8 +25,6 @@ executed.
 
 from __future__ import annotations
 
-import csv
-import io
 import itertools
 import json
 import os
@@ -39,6 +37,7 @@ import torch
 from torch import nn
 
 from .._extras import require
+from .._validation import check_int
 
 __all__ = ["Diagnosis", "SavedEncoder", "diagnose", "load_encoder"]
 
@@ -175,16 +174,11 @@ class Diagnosis:
 
     def write_csv(self, folder: str | os.PathLike) -> Path:
         """Write ``folder/diagnose.csv`` (atomically) and return its path."""
-        from .._io import atomic_write_text
+        from .._io import write_csv_atomic
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=list(self.rows[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(self.rows)
-        atomic_write_text(folder / "diagnose.csv", buf.getvalue())
-        return folder / "diagnose.csv"
+        return write_csv_atomic(folder / "diagnose.csv", self.rows, list(self.rows[0]))
 
 
 def _subset(n: int, samples: int | None, seed: int) -> np.ndarray | None:
@@ -316,8 +310,8 @@ def diagnose(
     """
     from . import PAPER_SETTINGS, assumption_report, embed_views
 
-    if samples is not None and (isinstance(samples, bool) or not isinstance(samples, int) or samples < 2):
-        raise ValueError(f"samples must be an int >= 2, got {samples!r}")
+    if samples is not None:
+        check_int("samples", samples, 2)
     if temperature is not None and not (isinstance(temperature, int | float) and 0 < temperature < float("inf")):
         raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
     enc = load_encoder(checkpoint, allow_factory=allow_factory)

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._validation import check_int
+
 __all__ = ["Comparison", "corrected_resampled_ttest", "seed_interval", "verdict"]
 
 BETTER, WORSE, UNDECIDED = "better", "worse", "no difference detected"
@@ -115,8 +117,7 @@ def corrected_resampled_ttest(diffs, folds: int) -> Comparison:
     >>> round(c.mean, 6), round(c.se, 6)   # se = sqrt((1/4 + 1) * var([1, 2, 3, 4], ddof=1))
     (2.5, 1.443376)
     """
-    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
-        raise ValueError(f"folds must be an int >= 2, got {folds!r}")
+    check_int("folds", folds, 2)
     d = _differences(diffs)
     return _comparison(d, 1.0 / max(d.size, 1) + 1.0 / (folds - 1))
 

@@ -17,6 +17,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .._validation import check_int
+
 __all__ = ["DEFAULT_CS", "kernel_svm_accuracy", "svm_accuracy"]
 
 DEFAULT_CS = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
@@ -30,8 +32,7 @@ def _check_common(cs, inner_folds, seed, n_jobs) -> tuple[float, ...]:
         grid = None
     if grid is None or grid.ndim != 1 or grid.size == 0 or not np.all(np.isfinite(grid) & (grid > 0)):
         raise ValueError(f"cs must be a non-empty sequence of finite positive numbers, got {cs!r}")
-    if isinstance(inner_folds, bool) or not isinstance(inner_folds, (int, np.integer)) or inner_folds < 2:
-        raise ValueError(f"inner_folds must be an int >= 2, got {inner_folds!r}")
+    check_int("inner_folds", inner_folds, 2, numpy=True)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
         raise ValueError(f"seed must be an int in [0, 2**32), got {seed!r}")
     if n_jobs is not None and (isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0):

@@ -24,6 +24,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .._validation import check_int
+
 __all__ = ["DEFAULT_ITERATIONS", "initial_node_labels", "wl_kernel", "wl_subtree_features"]
 
 DEFAULT_ITERATIONS = 3
@@ -132,8 +134,7 @@ def wl_subtree_features(graphs: Sequence, iterations: int = DEFAULT_ITERATIONS, 
     from scipy import sparse
 
     h = iterations
-    if isinstance(h, bool) or not isinstance(h, (int, np.integer)) or h < 0:
-        raise ValueError(f"iterations must be an int >= 0, got {h!r}")
+    check_int("iterations", h, 0, numpy=True)
     if len(graphs) == 0:
         raise ValueError("graphs is empty")
     sizes = np.array([_num_nodes(g) for g in graphs], dtype=np.int64)

@@ -1,12 +1,11 @@
-"""What the experiment runners share: the results CSV (read, rewritten atomically), the settings fingerprint that
-binds an output folder to one configuration, the ``run.json`` manifest (commands, machine, wall time summed over
-resumes). The figures' style and charts are in ``hscl._plot``."""
+"""What the experiment runners share: the results CSV (read here; written by ``hscl._io.write_csv_atomic``), the
+settings fingerprint that binds an output folder to one configuration, the ``run.json`` manifest (commands,
+machine, wall time summed over resumes). The figures' style and charts are in ``hscl._plot``."""
 
 from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import json
 import os
 import platform
@@ -31,15 +30,6 @@ def read_rows(path: Path, columns: Sequence[str]) -> list[dict[str, str]]:
         if tuple(reader.fieldnames) != tuple(columns):
             raise ValueError(f"{path} exists but is not a results CSV of this experiment (columns {list(columns)})")
         return list(reader)
-
-
-def write_rows(path: Path, rows: list[dict], columns: Sequence[str]) -> None:
-    """Rewrite the whole CSV atomically (a kill leaves the previous version, never half a row)."""
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(path, buf.getvalue())
 
 
 def load_results(path: Path, columns: Sequence[str], methods: Sequence[str]) -> tuple[list[dict], list[str], list[str]]:

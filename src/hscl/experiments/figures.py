@@ -30,11 +30,11 @@ rerun.
 from __future__ import annotations
 
 from .._extras import require
+from .._validation import check_int
 
 require(__name__, "images")  # before the imports below: name the extra, not a missing module
 
 import csv
-import io
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -42,12 +42,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .._io import atomic_write_text
+from .._eval import eval_mode
+from .._io import atomic_write_text, write_csv_atomic
 from .._plot import ASYMPTOTIC_LABEL, epoch_axis, legend_outside, math_text, pyplot, save_png
 from ..diagnostics.asymptotic import LOSS_NAMES, PAPER_SETTINGS
 from ..losses.registry import DEFAULT_BETA, DEFAULT_TAU, TABLE_METHODS, make_loss
 from ..losses.registry import METHODS as LOSS_METHODS
-from ._common import bind_settings, check_fingerprints, read_rows, write_rows
+from ._common import bind_settings, check_fingerprints, read_rows
 from .images import CONTROLS, comparison_tables
 
 __all__ = ["CONTROLS", "DIGITS", "METHODS", "PRESETS", "digits_controls", "digits_split", "run", "train_digits"]
@@ -95,8 +96,8 @@ def digits_controls(split: dict, seed: int) -> dict[str, dict]:
     """The two controls of one seed on its digits split, through the probe of :func:`train_digits`: the same MLP
     untrained (the initialisation every method of that seed starts from) and the raw 64 features."""
     x = split["x"]
-    model = _digits_encoder(seed, x.shape[1]).eval()
-    with torch.no_grad():
+    model = _digits_encoder(seed, x.shape[1])
+    with eval_mode(model):
         untrained = model.features(x).numpy()
     return {
         "untrained": {**_probe(untrained, split), "epochs": 0},
@@ -159,8 +160,7 @@ def train_digits(
             recorder.record_model(epoch, model, (x[pretrain], y[pretrain]), augment=probe_augment, draw=False)
     if recorder is not None:
         recorder.plot()
-    model.eval()
-    with torch.no_grad():
+    with eval_mode(model):
         feats = model.features(x).numpy()
     last = {r["setting"]: r for r in (recorder.rows if recorder else ()) if int(r["epoch"]) == epochs}
     result = {
@@ -238,14 +238,6 @@ def _settings(preset: str, epochs: int | None, **options) -> dict:
     }
 
 
-def _write_csv(path: Path, rows: list[dict]) -> None:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(path, buf.getvalue())
-
-
 def run(
     out: str | Path,
     *,
@@ -267,8 +259,8 @@ def run(
         raise ValueError(f"methods must be a non-empty subset of {', '.join(METHODS)}, got {list(methods)}")
     if not seeds:
         raise ValueError("seeds must hold at least one seed")
-    if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
-        raise ValueError(f"epochs must be an int >= 1, got {epochs!r}")
+    if epochs is not None:
+        check_int("epochs", epochs, 1)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     options = {"dataset": dataset, "data_root": data_root, "download": download}
@@ -314,8 +306,8 @@ def run(
             bar.update(1)
     if bar is not None:
         bar.close()
-    _write_csv(out / "diagnostics.csv", rows)
-    write_rows(results_path, results, RESULT_COLUMNS)
+    write_csv_atomic(out / "diagnostics.csv", rows, list(rows[0]))
+    write_csv_atomic(results_path, results, RESULT_COLUMNS)
     return _report(out, rows, results, methods, preset)
 
 

@@ -48,6 +48,7 @@ run resumes where it stopped. ``write_report`` turns the CSV into ``table.md``, 
 from __future__ import annotations
 
 from .._extras import require
+from .._validation import check_int
 
 require(__name__, "graphs")  # before the imports below: name the extra, not a missing module
 
@@ -61,12 +62,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .._io import atomic_write_text
+from .._eval import eval_mode
+from .._io import atomic_write_text, write_csv_atomic
 from .._plot import bar_chart, dataset_name, paired_chart
 from ..datasets.tu import BENCHMARKS, load_tu
 from ..evaluation import svm_accuracy
 from ..evaluation.stats import corrected_resampled_ttest, mean_std
-from ..losses.registry import DEFAULT_BETA, DEFAULT_TAU, TABLE_METHODS, make_loss
+from ..losses.registry import DEFAULT_BETA, DEFAULT_TAU, TABLE_METHODS, make_loss, table_methods
 from ..losses.registry import METHODS as LOSS_METHODS
 from ..models import GINEncoder, ProjectedEncoder, feature_dim_of, resolve_factory
 from ..training import embed_graphs, pretrain_graphs
@@ -77,7 +79,6 @@ from ._common import (
     load_results,
     read_rows,
     read_settings,
-    write_rows,
 )
 
 __all__ = [
@@ -102,7 +103,7 @@ PROTOCOL = 2
 #: The pre-registered primary comparison: the view-positive (theory) and label-positive (paper) configurations
 #: of SCL and H-SCL with the exponential tilt beta = 1, against UCL, H-UCL (beta = 1) and SupCon. The threshold
 #: variants (``hscl-tau``, ``hscl-tau-labels``) are secondary (``--methods``).
-PRIMARY = ("ucl", "hucl", "scl", "hscl-beta", "scl-labels", "hscl-beta-labels", "supcon")
+PRIMARY = table_methods(tau=False)
 #: The controls, run through the identical folds.
 CONTROLS = {"untrained": "GIN, untrained", "wl": "WL subtree kernel", "supervised": "GIN, supervised (CE)"}
 #: Extra rows that are not part of the paired claims.
@@ -210,16 +211,11 @@ class GraphConfig:
             "svm_jobs",
         ):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-        if self.epochs is not None and (
-            isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1
-        ):
-            raise ValueError(f"epochs must be None or an int >= 1, got {self.epochs!r}")
+            check_int(name, value, 1)
+        check_int("epochs", self.epochs, 1, optional=True)
         if self.batch_size < 2:
             raise ValueError(f"batch_size must be >= 2 (a contrastive batch needs two graphs), got {self.batch_size}")
-        if isinstance(self.views, bool) or not isinstance(self.views, int) or self.views < 2:
-            raise ValueError(f"views must be an int >= 2, got {self.views!r}")
+        check_int("views", self.views, 2)
         if self.folds < 2:
             raise ValueError(f"folds must be >= 2, got {self.folds}")
         for name in ("lr", "temperature"):
@@ -384,19 +380,14 @@ def _pretrain(
     return model
 
 
-@torch.no_grad()
 def threshold_share(model, graphs, labels: torch.Tensor, *, temperature: float, tau: float) -> float:
     """Mean over anchors of the share of other-class graphs whose score passes the threshold, e^{s_ij} >= tau
     (projections of the un-augmented graphs, L2-normalised): 1.0 means the threshold never binds and H-SCL
     (tau) is SCL; small values mean few effective negatives."""
     from torch_geometric.loader import DataLoader
 
-    was = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         z = torch.cat([model(b) for b in DataLoader(list(graphs), batch_size=256)])
-    finally:
-        model.train(was)
     z = torch.nn.functional.normalize(z.double(), dim=1)
     s = z @ z.T / temperature
     other = labels[:, None] != labels[None, :]
@@ -574,7 +565,7 @@ def run(
             row.update(accuracy=f"{acc:.6f}", svm_C=c)
         row["seconds"] = f"{time.perf_counter() - start:.2f}"
         rows.append({k: row[k] for k in COLUMNS})
-        write_rows(csv_path, rows, COLUMNS)
+        write_csv_atomic(csv_path, rows, COLUMNS)
         manifest.tick(len(rows), len(cells))
         if bar is not None:
             bar.update(1)

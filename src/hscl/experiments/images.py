@@ -40,12 +40,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .._io import atomic_write_text
+from .._io import atomic_write_text, write_csv_atomic
 from .._plot import bar_chart, dataset_name, epoch_axis, legend_outside, paired_chart, pyplot, save_png
 from ..evaluation.stats import mean_std, seed_interval
 from ..losses.registry import DEFAULT_BETA, DEFAULT_TAU, TABLE_METHODS
 from ..losses.registry import METHODS as LOSS_METHODS
-from ._common import Manifest, bind_settings, check_fingerprints, load_results, read_rows, write_rows
+from ._common import Manifest, bind_settings, check_fingerprints, load_results, read_rows
 
 __all__ = ["COLUMNS", "CONTROLS", "METHODS", "PAIRS", "PUBLISHED", "comparison_tables", "run", "write_report"]
 
@@ -201,7 +201,7 @@ def run(
                 fingerprint=fp,
             )
         )
-        write_rows(csv_path, rows, COLUMNS)
+        write_csv_atomic(csv_path, rows, COLUMNS)
         manifest.tick(len(rows), len(configs))
     return csv_path
 

@@ -3,15 +3,13 @@ memory queue, data-parallel gathering and chunked computation (docs/math.md sect
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor, nn
 
+from .. import _engine
 from .. import _validation as V
 from .. import distributed as D
-from .. import functional as F
-from ..functional import _embed, _full_precision, _make_stats, _reduce_local, _terms, _warn_if_empty
+from ..functional import LossStats
 from ..queue import EmbeddingQueue
 
 __all__ = ["ContrastiveLoss"]
@@ -123,19 +121,6 @@ class ContrastiveLoss(nn.Module):
         self.next_auto_id.fill_(start + n)
         return -1 - (start + torch.arange(n, device=device))
 
-    def _block_layout(self, auto_ids: bool, ids: Tensor, v: int, queued: int, queue_ids: Tensor | None):
-        """V when the reference has the block layout of ``hscl.functional._chunk_terms``, else None."""
-        if F._GENERIC_LAYOUT or (queued and self.queue_positives):
-            return None
-        if auto_ids:
-            return v  # fresh ids for every sample of every call: unique, and never in the queue
-        samples = ids[::v]
-        if torch.unique(samples).numel() != samples.numel():
-            return None
-        if queued and bool(torch.isin(queue_ids, samples).any()):
-            return None
-        return v
-
     def forward(
         self,
         z: Tensor,
@@ -144,18 +129,20 @@ class ContrastiveLoss(nn.Module):
         instance_ids: Tensor | None = None,
         return_stats: bool = False,
     ):
-        V.check_embeddings(z, positives=self.positives, normalize=self.normalize, temperature=self.temperature)
-        b, v, d = z.shape
-        need = V.needs_labels(self.negatives, self.positives)
-        V.check_ids("labels", labels, batch=b, device=z.device, required_by=need)
-        V.check_ids("instance_ids", instance_ids, batch=b, device=z.device)
+        batch = _engine.prepare(
+            z,
+            labels,
+            positives=self.positives,
+            normalize=self.normalize,
+            temperature=self.temperature,
+            labels_required_by=V.needs_labels(self.negatives, self.positives),
+            instance_ids=instance_ids,
+        )
+        x, y, u, b, v = batch
         if self.queue is not None:
-            self.queue.check_compatible(d, labels is not None)
+            self.queue.check_compatible(z.shape[-1], labels is not None)
 
-        with _full_precision(z.device):
-            x = _embed(z, self.normalize)
-            y = None if labels is None else labels.long().repeat_interleave(v)
-            u = None if instance_ids is None else instance_ids.long().repeat_interleave(v)
+        with _engine.full_precision(z.device):
             distributed = self.gather_distributed and D.is_distributed()
             if distributed:
                 (xg, yg, ug), offset = D.gather(x, y, u)
@@ -165,7 +152,7 @@ class ContrastiveLoss(nn.Module):
                 ug = self._auto_ids(xg.shape[0] // v, x.device).repeat_interleave(v)
             m = xg.shape[0]
 
-            zr, ur, yr, pos_ok = xg, ug, yg, None
+            zr, ur, yr, pos_ok, qu = xg, ug, yg, None, None
             queued = 0 if self.queue is None else len(self.queue)
             if queued:
                 qz, qy, qu = self.queue.entries()
@@ -178,40 +165,36 @@ class ContrastiveLoss(nn.Module):
                         torch.full((queued,), self.queue_positives, dtype=torch.bool, device=x.device),
                     ]
                 )
-            blocks = self._block_layout(instance_ids is None, ug, v, queued, None if not queued else qu)
-            k = self.num_negatives if self.num_negatives is not None else max(m - v + queued, 1)
             local = slice(offset, offset + b * v)
-            terms = _terms(
-                x, ug[local], None if yg is None else yg[local],
+            terms = _engine.terms(
+                x,
+                ug[local],
+                None if yg is None else yg[local],
                 torch.arange(offset, offset + b * v, device=x.device),
-                zr, ur, yr, pos_ok,
+                zr,
+                ur,
+                yr,
+                pos_ok,
                 chunk_size=self.chunk_size,
-                blocks=blocks,
+                blocks=_engine.block_layout(
+                    v,
+                    ids=None if instance_ids is None else ug,
+                    queue_ids=qu,
+                    queue_positives=self.queue_positives,
+                ),
                 negatives=self.negatives,
                 positives=self.positives,
                 hardening=self.hardening,
                 inv_t=1.0 / self.temperature,
-                log_k=math.log(k),
+                log_k=_engine.log_scale(self.num_negatives, num_embeddings=m, views=v, queued=queued),
                 debias=self.debias,
                 detach_weights=self.detach_weights,
                 want_stats=bool(return_stats),
-            )  # fmt: skip
-            per_anchor, num, den = _reduce_local(terms, self.reduction)
-            if self.reduction == "none":
-                _warn_if_empty(terms.valid.any())
-                loss = per_anchor.reshape(b, v)
-            elif distributed:
-                total = D.all_reduce_sum(torch.stack([num.detach(), den.to(num.dtype)]))
-                _warn_if_empty(total[1] > 0)
-                den_global = total[1].clamp_min(1)
-                scaled = num * (D.world_size() / den_global)
-                loss = scaled + (total[0] / den_global - scaled).detach()
-            else:
-                _warn_if_empty(den > 0)
-                loss = num / den.clamp_min(1)
+            )
+            loss = _engine.reduce(terms, self.reduction, shape=(b, v), distributed=distributed)
 
             if self.queue is not None and self.training:
                 self.queue.push(xg.detach(), yg, ug)
         if return_stats:
-            return loss, _make_stats(terms, b * v, labels is not None)
+            return loss, LossStats(**_engine.loss_stats(terms, b * v, labels is not None))
         return loss

@@ -25,7 +25,7 @@ from .scl import SCL
 from .supcon import SupConLoss
 from .ucl import UCL
 
-__all__ = ["DEFAULT_BETA", "DEFAULT_TAU", "METHODS", "TABLE_METHODS", "Method", "make_loss"]
+__all__ = ["DEFAULT_BETA", "DEFAULT_TAU", "METHODS", "TABLE_METHODS", "Method", "make_loss", "table_methods"]
 
 #: The pre-registered primary hardening settings: the exponential tilt beta = 1 (the HCL and H-SCL authors'
 #: default) and the threshold tau = e^-0.5 (the paper's Figures 4 and 5).
@@ -90,6 +90,17 @@ METHODS: dict[str, Method] = {
 #: The methods of the tables, in table order (``hscl`` is an alias of ``hscl-beta`` and is not run twice).
 TABLE_METHODS: tuple[str, ...] = tuple(METHODS)
 METHODS["hscl"] = METHODS["hscl-beta"]  # alias: H-SCL with its default tilt
+
+
+def table_methods(*, tau: bool = True, supcon: bool = True) -> tuple[str, ...]:
+    """The methods of :data:`TABLE_METHODS`, in table order, less the thresholded ones (``tau=False``: the
+    primary comparison uses the tilt) or SupCon (``supcon=False``). Whether a method sees labels is
+    ``METHODS[name].supervised``."""
+    return tuple(
+        name
+        for name in TABLE_METHODS
+        if (tau or METHODS[name].hardening != "tau") and (supcon or METHODS[name].family != "supcon")
+    )
 
 
 def make_loss(name: str, temperature: float, *, beta: float | None = None, tau: float | None = None) -> nn.Module:

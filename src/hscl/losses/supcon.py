@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
+from .. import _engine
 from .. import _validation as V
 from .. import distributed as D
-from ..functional import _embed, _full_precision, _supcon_terms, _warn_if_empty, supcon_loss
+from ..functional import supcon_loss
 
 __all__ = ["SupConLoss"]
 
@@ -38,20 +38,18 @@ class SupConLoss(nn.Module):
     def forward(self, z: Tensor, labels: Tensor) -> Tensor:
         if not (self.gather_distributed and D.is_distributed()):
             return supcon_loss(z, labels, temperature=self.temperature, normalize=self.normalize)
-        V.check_embeddings(z, positives="labels", normalize=self.normalize, temperature=self.temperature)
-        b, v, _ = z.shape
-        V.check_ids("labels", labels, batch=b, device=z.device, required_by="SupConLoss")
-        with _full_precision(z.device):
-            x = _embed(z, self.normalize)
-            y = labels.long().repeat_interleave(v)
+        x, y, _, _, _ = _engine.prepare(
+            z,
+            labels,
+            positives="labels",
+            normalize=self.normalize,
+            temperature=self.temperature,
+            labels_required_by="SupConLoss",
+        )
+        with _engine.full_precision(z.device):
             (xg, yg), offset = D.gather(x, y)
-            per_anchor, valid = _supcon_terms(x, y, offset, xg, yg, self.temperature)
-            num, den = per_anchor.sum(), valid.sum()
-            total = D.all_reduce_sum(torch.stack([num.detach(), den.to(num.dtype)]))
-            _warn_if_empty(total[1] > 0)
-            den_global = total[1].clamp_min(1)
-            scaled = num * (D.world_size() / den_global)
-            return scaled + (total[0] / den_global - scaled).detach()
+            terms = _engine.supcon_terms(x, y, offset, xg, yg, self.temperature)
+            return _engine.reduce(terms, "mean", shape=tuple(z.shape[:2]), distributed=True)
 
     def extra_repr(self) -> str:
         extra = ", gather_distributed=True" if self.gather_distributed else ""

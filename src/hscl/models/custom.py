@@ -15,8 +15,10 @@ import itertools
 import re
 from collections.abc import Callable
 
-import torch
 from torch import Tensor, nn
+
+from .._eval import eval_mode
+from .._validation import check_int
 
 __all__ = ["ProjectedEncoder", "build_encoder", "feature_dim_of", "resolve_factory"]
 
@@ -62,19 +64,14 @@ def _flat(h, who: str) -> Tensor:
     return h.reshape(h.shape[0], -1)
 
 
-@torch.no_grad()
 def feature_dim_of(backbone: nn.Module, example) -> int:
     """The representation size ``D`` of ``backbone``: one forward of ``example`` (a small batch) in eval mode, no
     gradients; the module's training mode is restored (BatchNorm statistics are not updated)."""
     first = next(itertools.chain(backbone.parameters(), backbone.buffers()), None)
     if first is not None and hasattr(example, "to"):
         example = example.to(first.device)
-    was = backbone.training
-    backbone.eval()
-    try:
+    with eval_mode(backbone):
         h = _flat(backbone(example), f"encoder {type(backbone).__qualname__}")
-    finally:
-        backbone.train(was)
     return int(h.shape[1])
 
 
@@ -113,8 +110,7 @@ class ProjectedEncoder(nn.Module):
         hidden = feature_dim if hidden is None else hidden
         projection = feature_dim if projection is None else projection
         for name, value in dict(feature_dim=feature_dim, hidden=hidden, projection=projection).items():
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+            check_int(name, value, 1)
         self.backbone = backbone
         self.feature_dim = feature_dim
         self.head = nn.Sequential(

@@ -14,6 +14,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from .._validation import check_int
+
 __all__ = ["Adjacency", "GINEncoder", "GINLayer"]
 
 
@@ -115,8 +117,7 @@ class GINEncoder(nn.Module):
     def __init__(self, in_features: int, hidden: int = 32, layers: int = 3, projection: int | None = None) -> None:
         super().__init__()
         for name, value in dict(in_features=in_features, hidden=hidden, layers=layers).items():
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+            check_int(name, value, 1)
         out = hidden * layers
         projection = out if projection is None else projection
         kwargs = dict(in_features=in_features, hidden=hidden, layers=layers, projection=projection)

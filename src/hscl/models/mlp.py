@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from .._validation import check_int
+
 __all__ = ["MLPEncoder"]
 
 
@@ -18,10 +20,11 @@ class MLPEncoder(nn.Module):
         for name, value in dict(
             in_features=in_features, hidden=hidden, features=features, projection=projection
         ).items():
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-        self.spec = {"name": "mlp", "kwargs": dict(in_features=in_features, hidden=hidden, features=features,
-                                                   projection=projection)}  # fmt: skip
+            check_int(name, value, 1)
+        self.spec = {
+            "name": "mlp",
+            "kwargs": dict(in_features=in_features, hidden=hidden, features=features, projection=projection),
+        }
         self.backbone = nn.Sequential(
             nn.Linear(in_features, hidden),
             nn.BatchNorm1d(hidden),

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from .._validation import check_int
+
 __all__ = ["ResNetEncoder"]
 
 
@@ -75,17 +77,21 @@ class ResNetEncoder(nn.Module):
         if depth not in DEPTHS:
             raise ValueError(f"depth must be one of {sorted(DEPTHS)}, got {depth!r}")
         for name, value in dict(width=width, in_channels=in_channels, hidden=hidden, projection=projection).items():
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+            check_int(name, value, 1)
         kwargs = dict(depth=depth, width=width, in_channels=in_channels, hidden=hidden, projection=projection)
         self.spec = {"name": "resnet", "kwargs": {**kwargs, "cifar_stem": cifar_stem}}
         block, layers = DEPTHS[depth]
         if cifar_stem:
-            self.stem = nn.Sequential(nn.Conv2d(in_channels, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width),
-                                      nn.ReLU(inplace=True))  # fmt: skip
+            self.stem = nn.Sequential(
+                nn.Conv2d(in_channels, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)
+            )
         else:
-            self.stem = nn.Sequential(nn.Conv2d(in_channels, width, 7, 2, 3, bias=False), nn.BatchNorm2d(width),
-                                      nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1))  # fmt: skip
+            self.stem = nn.Sequential(
+                nn.Conv2d(in_channels, width, 7, 2, 3, bias=False),
+                nn.BatchNorm2d(width),
+                nn.ReLU(inplace=True),
+                nn.MaxPool2d(3, 2, 1),
+            )
         stages, inp = [], width
         for i, count in enumerate(layers):
             planes = width * 2**i
@@ -96,8 +102,12 @@ class ResNetEncoder(nn.Module):
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.Sequential(*stages)
         self.num_features = inp
-        self.head = nn.Sequential(nn.Linear(inp, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
-                                  nn.Linear(hidden, projection))  # fmt: skip
+        self.head = nn.Sequential(
+            nn.Linear(inp, hidden, bias=False),
+            nn.BatchNorm1d(hidden),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden, projection),
+        )
 
     def features(self, x: Tensor) -> Tensor:
         lead = x.shape[:-3]

@@ -10,7 +10,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .._eval import eval_mode
 from .._extras import require
+from .._validation import check_int
 
 require(__name__, "graphs")
 
@@ -76,10 +78,8 @@ def fit_graph_classifier(
     test_labels = torch.as_tensor(test_labels).long()
     if len(labels) != len(graphs) or len(test_labels) != len(test_graphs):
         raise ValueError("labels and test_labels must have one entry per graph")
-    if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
-        raise ValueError(f"max_steps must be an int >= 1, got {max_steps!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2:
-        raise ValueError(f"batch_size must be an int >= 2, got {batch_size!r}")
+    check_int("max_steps", max_steps, 1)
+    check_int("batch_size", batch_size, 2)
     if not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction!r}")
     y = labels.numpy()
@@ -93,8 +93,7 @@ def fit_graph_classifier(
     val_graphs, val_labels = [graphs[int(i)] for i in val_idx], labels[val_idx]
     classes = int(labels.max()) + 1 if num_classes is None else int(num_classes)
     torch.manual_seed(seed)
-    with torch.no_grad():
-        encoder.eval()
+    with eval_mode(encoder):
         width = encoder.features(next(iter(_loader(items[:2], 2, False, 0)))).shape[1]
     model = GraphClassifier(encoder, width, classes)
     opt = torch.optim.Adam(model.parameters(), lr=lr)

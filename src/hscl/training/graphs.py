@@ -21,7 +21,9 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
+from .._eval import eval_mode
 from .._extras import require
+from .._validation import check_int
 from ..transforms.graph import GraphAugment
 
 require(__name__, "graphs")
@@ -142,8 +144,7 @@ def pretrain_graphs(
     seed see the same batches and views. A mini-batch of fewer than two graphs is skipped. Each view of a
     mini-batch goes through ``model`` as one PyG ``Batch`` (``z[:, v] = model(view v)``).
     """
-    if isinstance(views, bool) or not isinstance(views, int) or views < 2:
-        raise ValueError(f"views must be an int >= 2, got {views!r}")
+    check_int("views", views, 2)
     graphs = list(graphs)
     if labels is not None:
         if len(labels) != len(graphs):
@@ -176,15 +177,10 @@ def pretrain_graphs(
     return history
 
 
-@torch.no_grad()
 def embed_graphs(model: nn.Module, graphs, *, batch_size: int = 256) -> Tensor:
     """Frozen representations ``model.features(batch)`` of every graph, in order (eval mode, no augmentation)."""
-    was = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         return torch.cat([model.features(b) for _, b in _loader(graphs, batch_size, False, 0)]).cpu()
-    finally:
-        model.train(was)
 
 
 def train_graph_encoder(

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .._extras import require
+from .._validation import check_int
 
 require(__name__, "images")  # before the imports below: name the extra, not "No module named 'lightning'"
 
@@ -47,7 +48,8 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 
-from .._io import atomic_write_text
+from .._eval import eval_mode
+from .._io import atomic_torch_save, atomic_write_text
 from ..datasets.image_sets import load_image_splits
 from ..datasets.images import balanced_split, balanced_subset
 from ..evaluation import knn_accuracy, linear_probe
@@ -111,22 +113,16 @@ class ImageConfig:
             raise ValueError(f"unknown method {self.method!r}; known: {', '.join(METHODS)}")
         for name in ("batch_size", "depth", "width", "hidden", "projection", "views", "devices", "knn_k"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+            check_int(name, value, 1)
         for name in ("epochs", "min_steps"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be an int >= 0 (epochs 0: the untrained control), got {value!r}")
+            check_int(name, value, 0, note="(epochs 0: the untrained control)")
         if self.views < 2:
             raise ValueError(f"views must be >= 2 (one positive per anchor at least), got {self.views}")
         if self.optimizer not in ("adam", "sgd"):
             raise ValueError(f"optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
-        if isinstance(self.diagnostics, bool) or not isinstance(self.diagnostics, int) or self.diagnostics < 0:
-            raise ValueError(f"diagnostics must be an int >= 0 (images to record on), got {self.diagnostics!r}")
-        if self.train_subset is not None and (
-            isinstance(self.train_subset, bool) or not isinstance(self.train_subset, int) or self.train_subset < 2
-        ):
-            raise ValueError(f"train_subset must be None or an int >= 2, got {self.train_subset!r}")
+        check_int("diagnostics", self.diagnostics, 0, note="(images to record on)")
+        check_int("train_subset", self.train_subset, 2, optional=True)
         if not (self.lr > 0 and self.temperature > 0 and self.weight_decay >= 0 and 0 < self.val_fraction < 1):
             raise ValueError("lr and temperature must be > 0, weight_decay >= 0 and val_fraction in (0, 1)")
         return self
@@ -172,8 +168,7 @@ def budget_epochs(epochs: int, min_steps: int, train_images: int, batch_size: in
         ("batch_size", batch_size, 1),
         ("world_size", world_size, 1),
     ):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-            raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+        check_int(name, value, low, numpy=True)
     if epochs == 0:
         return 0
     steps_per_epoch = math.ceil(math.ceil(train_images / world_size) / batch_size)
@@ -295,17 +290,12 @@ class ImageContrastive(pl.LightningModule):
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 
-@torch.no_grad()
 def _features(module: ImageContrastive, images: np.ndarray, batch: int = 512) -> torch.Tensor:
-    was = module.training
-    module.eval()
-    try:
+    with eval_mode(module):
         out = [
             module.embed(torch.from_numpy(np.array(images[i : i + batch])).to(module.device)).float().cpu()
             for i in range(0, len(images), batch)
         ]
-    finally:
-        module.train(was)
     return torch.cat(out)
 
 
@@ -332,12 +322,11 @@ def _atomic_checkpoint_io():
     (:func:`hscl.checkpoint.safe_load`: any other pickled object is refused with a ``ValueError``)."""
     from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
-    from .._io import atomic_write
     from ..checkpoint import safe_load
 
     class AtomicCheckpointIO(TorchCheckpointIO):
         def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
-            atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
+            atomic_torch_save(checkpoint, path)
 
         def load_checkpoint(self, path, map_location=None, weights_only=None) -> dict:
             # Lightning passes no map_location: load to the CPU as its own TorchCheckpointIO does (every DDP rank

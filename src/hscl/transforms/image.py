@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .._validation import check_int
 from .color import ColorJitter, luma
 
 __all__ = ["SimCLRAugment", "crop_boxes", "gaussian_blur3", "resized_crop", "to_float_images"]
@@ -152,8 +153,7 @@ class SimCLRAugment(nn.Module):
         ratio: tuple[float, float] = (3 / 4, 4 / 3),
     ) -> None:
         super().__init__()
-        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise ValueError(f"size must be an int >= 1, got {size!r}")
+        check_int("size", size, 1)
         if not 0 < scale[0] <= scale[1] <= 1:
             raise ValueError(f"scale must satisfy 0 < low <= high <= 1, got {scale}")
         if not 0 < ratio[0] <= ratio[1]:
@@ -169,8 +169,7 @@ class SimCLRAugment(nn.Module):
 
     @torch.no_grad()
     def forward(self, images: Tensor, views: int = 2, seed: int | None = None) -> Tensor:
-        if isinstance(views, bool) or not isinstance(views, int) or views < 1:
-            raise ValueError(f"views must be an int >= 1, got {views!r}")
+        check_int("views", views, 1)
         x = to_float_images(images)
         n, device = x.shape[0], x.device
         gen = None if seed is None else torch.Generator(device=device).manual_seed(int(seed))
