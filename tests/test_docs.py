@@ -1,6 +1,7 @@
 """The API reference: generated from the docstrings, current, without broken cross-references; and every
 docstring example runs (doctest)."""
 
+import ast
 import doctest
 import functools
 import importlib
@@ -189,3 +190,110 @@ def test_every_link_resolves_inside_the_repository(page):
         assert local.exists(), f"{page}: {target} does not exist"
         if anchor and local.suffix == ".md":
             assert anchor in _anchors(local), f"{page}: no heading #{anchor} in {local.relative_to(ROOT)}"
+
+
+# ------------------------------------------------------------------------------ docs/architecture.md: the layers
+
+SRC = ROOT / "src" / "hscl"
+#: The layers of docs/architecture.md, bottom up: a module may import its own layer and the layers below it.
+#: A module belongs to the longest prefix that names it (``hscl`` itself, the public facade, only by its own name).
+LAYERS = (
+    ("support", ("hscl._io", "hscl._extras", "hscl._eval", "hscl._plot")),
+    (
+        "math",
+        ("hscl.hardening", "hscl._validation", "hscl.distributed", "hscl.queue", "hscl._engine", "hscl.functional"),
+    ),
+    ("losses", ("hscl", "hscl.losses")),
+    ("diagnostics", ("hscl.diagnostics",)),
+    ("data, models, transforms", ("hscl.datasets", "hscl.models", "hscl.transforms")),
+    ("evaluation", ("hscl.evaluation",)),
+    ("training", ("hscl.training", "hscl.checkpoint")),
+    ("experiments", ("hscl.experiments", "hscl.diagnostics.run", "hscl.demo")),
+    ("CLI", ("hscl.cli", "hscl.__main__")),
+)
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(SRC.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports_of(source: str, module: str, is_package: bool) -> set[str]:
+    """The ``hscl`` names a module imports, at module level and inside functions and classes alike."""
+    package = module if is_package else module.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.split(".")[0] == "hscl")
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*base, node.module] if node.module else base)
+            else:
+                base = node.module or ""
+            if base.split(".")[0] == "hscl":
+                found.update(f"{base}.{a.name}" for a in node.names)
+    return found
+
+
+def _layer(name: str) -> int | None:
+    """The layer of a module (or of a name inside one): the longest prefix of :data:`LAYERS` that covers it."""
+    best, depth = None, -1
+    for i, (_, prefixes) in enumerate(LAYERS):
+        for p in prefixes:
+            if (name == p or (p != "hscl" and name.startswith(p + "."))) and p.count(".") > depth:
+                best, depth = i, p.count(".")
+    return best
+
+
+def _target(name: str, modules: set[str]) -> str:
+    """The module an imported name lives in: the name itself, or the longest module it is an attribute of."""
+    while name not in modules and "." in name:
+        name = name.rpartition(".")[0]
+    return name
+
+
+def _violations(imports: dict[str, set[str]]) -> list[str]:
+    modules = set(imports)
+    bad = []
+    for module, names in sorted(imports.items()):
+        for name in sorted(names):
+            target = _target(name, modules)
+            if _layer(target) > _layer(module):
+                bad.append(f"{module} ({LAYERS[_layer(module)][0]}) imports {name} ({LAYERS[_layer(target)][0]})")
+    return bad
+
+
+def _package_imports() -> dict[str, set[str]]:
+    return {
+        _module_name(p): _imports_of(p.read_text(), _module_name(p), p.name == "__init__.py")
+        for p in sorted(SRC.rglob("*.py"))
+    }
+
+
+def test_every_module_has_a_layer_and_imports_only_down():
+    imports = _package_imports()
+    unplaced = [m for m in imports if _layer(m) is None]
+    assert not unplaced, f"modules with no layer in docs/architecture.md: {unplaced}"
+    assert not _violations(imports)
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    for _, prefixes in LAYERS:
+        for p in prefixes:
+            path = p.removeprefix("hscl").lstrip(".").replace(".", "/") or "__init__"
+            assert f"`{path}" in text, f"docs/architecture.md does not place {p}"
+
+
+def test_the_layer_check_catches_an_upward_import():
+    assert _layer("hscl.diagnostics.run") == _layer("hscl.experiments") > _layer("hscl.diagnostics.asymptotic")
+    assert _layer("hscl") == _layer("hscl.losses.hscl") and _layer("hscl.hscl_extra") is None
+    late = "def f():\n    from .training import images\n    import hscl.cli\n"
+    found = _imports_of(late, "hscl.functional", False)
+    assert found == {"hscl.training.images", "hscl.cli"}
+    imports = {**_package_imports(), "hscl.functional": found}
+    assert _violations(imports) == [
+        "hscl.functional (math) imports hscl.cli (CLI)",
+        "hscl.functional (math) imports hscl.training.images (training)",
+    ]
+    assert _imports_of("from ..training.records import provenance", "hscl.losses", True) == {
+        "hscl.training.records.provenance"
+    }

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 
 from hscl import _plot
 from hscl.diagnostics import DiagnosticsRecorder
-from hscl.experiments import figures as F
+from hscl.experiments import figures
 from hscl.experiments import graphs as G
 from hscl.experiments import images as I
 
@@ -279,8 +279,10 @@ def _diagnostic_rows() -> tuple[list[dict], list[dict]]:
     for m in ("scl", "hscl-beta", "hucl"):
         for seed in (0, 1):
             for epoch in (0, 1, 2):
-                for k, setting in enumerate(F.PAPER_SETTINGS):
-                    losses = {name: 3.0 - 0.1 * epoch + 0.05 * j + 0.01 * k for j, name in enumerate(F.LOSS_NAMES)}
+                for k, setting in enumerate(figures.PAPER_SETTINGS):
+                    losses = {
+                        name: 3.0 - 0.1 * epoch + 0.05 * j + 0.01 * k for j, name in enumerate(figures.LOSS_NAMES)
+                    }
                     rows.append(
                         dict(
                             method=m,
@@ -292,7 +294,7 @@ def _diagnostic_rows() -> tuple[list[dict], list[dict]]:
                             **losses,
                         )
                     )
-    for m in (*F.CONTROLS, "scl", "hscl-beta", "hucl"):
+    for m in (*figures.CONTROLS, "scl", "hscl-beta", "hucl"):
         for seed in (0, 1):
             results.append(dict(method=m, seed=seed, linear_top1=0.9, knn_top1=0.85, linear_val_top1=0.9, epochs=2))
     return rows, results
@@ -300,12 +302,12 @@ def _diagnostic_rows() -> tuple[list[dict], list[dict]]:
 
 def test_figures_4_and_5(tmp_path, saved):
     rows, results = _diagnostic_rows()
-    F._report(tmp_path, rows, results, ["scl", "hscl-beta", "hucl"], "cpu")
+    figures._report(tmp_path, rows, results, ["scl", "hscl-beta", "hucl"], "cpu")
     for name in ("figure4_assumption.png", "figure5_losses.png"):
         fig = saved[name]
         check_legends_outside(fig)
         check_names_and_math(fig)
-        assert check_integer_epochs(fig) == len(F.PAPER_SETTINGS)
+        assert check_integer_epochs(fig) == len(figures.PAPER_SETTINGS)
         assert [ax.get_title() for ax in fig.axes] == [
             r"$\tau$=$e^{-0.5}$",
             r"$\tau$=$e^{-0.1}$",

@@ -33,7 +33,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 from torch.utils.checkpoint import checkpoint
 
-from . import _validation as V
+from . import _validation as check
 from . import distributed as D
 from .hardening import ExponentialTilt, Threshold
 
@@ -119,14 +119,14 @@ def prepare(
 
     The options themselves (``temperature`` included) are checked by the caller, once (at construction for
     the modules)."""
-    V.check_embeddings(z, positives=positives, normalize=normalize, temperature=temperature)
+    check.check_embeddings(z, positives=positives, normalize=normalize, temperature=temperature)
     b, v, _ = z.shape
     if num_views is not None and v != num_views:
         raise ValueError(
             f"z must hold exactly {num_views} views per sample (one positive per anchor), got shape {tuple(z.shape)}"
         )
-    V.check_ids("labels", labels, batch=b, device=z.device, required_by=labels_required_by)
-    V.check_ids("instance_ids", instance_ids, batch=b, device=z.device)
+    check.check_ids("labels", labels, batch=b, device=z.device, required_by=labels_required_by)
+    check.check_ids("instance_ids", instance_ids, batch=b, device=z.device)
     with full_precision(z.device):
         x = embed(z, normalize)
     y = None if labels is None else labels.long().repeat_interleave(v)

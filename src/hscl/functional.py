@@ -47,7 +47,7 @@ import torch
 from torch import Tensor
 
 from . import _engine
-from . import _validation as V
+from . import _validation as check
 
 __all__ = ["LossStats", "contrastive_loss", "log_tilted_mean", "supcon_loss"]
 
@@ -187,7 +187,7 @@ def contrastive_loss(
     >>> per_anchor.shape
     torch.Size([8, 2])
     """
-    opts = V.check_options(
+    opts = check.check_options(
         negatives=negatives,
         positives=positives,
         hardening=hardening,
@@ -202,9 +202,9 @@ def contrastive_loss(
         positives=opts["positives"],
         normalize=normalize,
         temperature=opts["temperature"],
-        labels_required_by=V.needs_labels(negatives, positives),
+        labels_required_by=check.needs_labels(negatives, positives),
     )
-    chunk_size = V.check_optional_count("chunk_size", chunk_size)
+    chunk_size = check.check_optional_count("chunk_size", chunk_size)
     x, y, b, v = batch.x, batch.y, batch.b, batch.v
     with _engine.full_precision(z.device):
         m = b * v
@@ -250,7 +250,7 @@ def supcon_loss(z: Tensor, labels: Tensor, *, temperature: float = 0.1, normaliz
         temperature: t > 0, in the range of :func:`contrastive_loss` (t >= 5.4e-20 in float32).
         normalize: L2-normalise the embeddings first (at any scale), as in :func:`contrastive_loss`.
     """
-    temperature = V.check_temperature(temperature)
+    temperature = check.check_temperature(temperature)
     x, y, _, _, _ = _engine.prepare(
         z, labels, positives="labels", normalize=normalize, temperature=temperature, labels_required_by="supcon_loss"
     )

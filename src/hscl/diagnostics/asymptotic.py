@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 
 from .. import _engine
-from .. import _validation as V
+from .. import _validation as check
 from .._extras import progress_bar
 from ..hardening import ExponentialTilt, Threshold
 
@@ -154,7 +154,7 @@ class AssumptionReport:
 
 def _prepare(z, labels, hardening, temperature, chunk_size) -> tuple[Tensor, Tensor, float, int | None]:
     """Validate (in the order of the losses' checks) and embed: ``(x [2B, D], y [2B], temperature, chunk)``."""
-    temperature = V.check_temperature(temperature)
+    temperature = check.check_temperature(temperature)
     x, y, _, _, _ = _engine.prepare(
         z,
         labels,
@@ -166,8 +166,8 @@ def _prepare(z, labels, hardening, temperature, chunk_size) -> tuple[Tensor, Ten
     )
     if hardening is None:
         raise ValueError("hardening is required (e.g. hscl.ExponentialTilt(1.0) or hscl.Threshold(math.exp(-0.5)))")
-    V.check_hardening(hardening)
-    return x, y, temperature, V.check_optional_count("chunk_size", chunk_size)
+    check.check_hardening(hardening)
+    return x, y, temperature, check.check_optional_count("chunk_size", chunk_size)
 
 
 @torch.no_grad()

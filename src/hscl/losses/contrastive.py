@@ -7,7 +7,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import _engine
-from .. import _validation as V
+from .. import _validation as check
 from .. import distributed as D
 from ..functional import LossStats
 from ..queue import EmbeddingQueue
@@ -63,7 +63,7 @@ class ContrastiveLoss(nn.Module):
         chunk_size: int | None = None,
     ) -> None:
         super().__init__()
-        opts = V.check_options(
+        opts = check.check_options(
             negatives=negatives,
             positives=positives,
             hardening=hardening,
@@ -81,8 +81,8 @@ class ContrastiveLoss(nn.Module):
         self.debias = opts["debias"]
         self.detach_weights = bool(detach_weights)
         self.normalize = bool(normalize)
-        self.chunk_size = V.check_optional_count("chunk_size", chunk_size)
-        queue_size = V.check_optional_count("queue_size", queue_size)
+        self.chunk_size = check.check_optional_count("chunk_size", chunk_size)
+        queue_size = check.check_optional_count("queue_size", queue_size)
         self.queue = EmbeddingQueue(queue_size) if queue_size is not None else None
         self.queue_positives = bool(queue_positives)
         self.gather_distributed = bool(gather_distributed)
@@ -135,7 +135,7 @@ class ContrastiveLoss(nn.Module):
             positives=self.positives,
             normalize=self.normalize,
             temperature=self.temperature,
-            labels_required_by=V.needs_labels(self.negatives, self.positives),
+            labels_required_by=check.needs_labels(self.negatives, self.positives),
             instance_ids=instance_ids,
         )
         x, y, u, b, v = batch

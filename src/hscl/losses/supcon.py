@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from .. import _engine
-from .. import _validation as V
+from .. import _validation as check
 from .. import distributed as D
 from ..functional import supcon_loss
 
@@ -31,7 +31,7 @@ class SupConLoss(nn.Module):
 
     def __init__(self, temperature: float = 0.1, normalize: bool = True, gather_distributed: bool = False) -> None:
         super().__init__()
-        self.temperature = V.check_temperature(temperature)
+        self.temperature = check.check_temperature(temperature)
         self.normalize = bool(normalize)
         self.gather_distributed = bool(gather_distributed)
 
