@@ -297,3 +297,19 @@ def test_the_layer_check_catches_an_upward_import():
     assert _imports_of("from ..training.records import provenance", "hscl.losses", True) == {
         "hscl.training.records.provenance"
     }
+
+
+def test_no_module_imports_a_private_name_of_another():
+    """``from hscl.x import _name`` couples two modules through a name that promises nothing (issue 13); private
+    modules (``hscl._engine``) may be imported, their underscore-free names used."""
+    src = Path(__file__).resolve().parents[1] / "src" / "hscl"
+    found = []
+    for path in sorted(src.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module is not None:
+                found += [
+                    f"{path.relative_to(src)}: from {'.' * node.level}{node.module} import {a.name}"
+                    for a in node.names
+                    if a.name.startswith("_") and not a.name.startswith("__")
+                ]
+    assert found == []

@@ -14,7 +14,7 @@ from hscl.losses.registry import make_loss
 from hscl.models import GINEncoder
 from hscl.models.gin import Adjacency
 from hscl.training import embed_graphs, pretrain_graphs
-from hscl.training.graphs import _Collated, _is_symmetric, _loader, _shuffled
+from hscl.training.graphs import _Collated, _is_symmetric, _shuffled, graph_batches
 
 # small batches of two classes can hold one class only: H-SCL then has no anchor and says so
 pytestmark = pytest.mark.filterwarnings("ignore:.*no valid anchor in this batch:RuntimeWarning")
@@ -156,7 +156,7 @@ def test_batches_are_pygs_dataloader_batches(mutag):
     for shuffle, seed in [(True, 5), (True, 1005), (False, 0)]:
         gen = torch.Generator().manual_seed(seed)
         expected = DataLoader(graphs, batch_size=50, shuffle=shuffle, generator=gen if shuffle else None)
-        got = list(_loader(data, 50, shuffle, seed))
+        got = list(graph_batches(data, 50, shuffle, seed))
         assert len(got) == len(expected)
         for (_, b), e in zip(got, expected, strict=True):
             assert b.num_graphs == e.num_graphs

@@ -332,9 +332,9 @@ def _build_own_encoder(factory: str, in_features: int) -> torch.nn.Module:
 
 def _example_batch(dataset):
     """The first two graphs as one batch, as :func:`pretrain_graphs` cuts them (for the representation size)."""
-    from ..training.graphs import _loader
+    from ..training.graphs import graph_batches
 
-    return next(_loader([dataset[0], dataset[1]], 2, False, 0))[1]
+    return next(graph_batches([dataset[0], dataset[1]], 2, False, 0))[1]
 
 
 def _check_own_encoder(dataset, config: GraphConfig) -> None:

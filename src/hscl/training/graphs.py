@@ -28,7 +28,7 @@ from ..transforms.graph import GraphAugment
 
 require(__name__, "graphs")
 
-__all__ = ["embed_graphs", "pretrain_graphs", "train_graph_encoder"]
+__all__ = ["embed_graphs", "graph_batches", "pretrain_graphs", "train_graph_encoder"]
 
 
 class _Collated:
@@ -109,7 +109,7 @@ def _shuffled(n: int, seed: int) -> Tensor:
     return torch.randperm(n, generator=gen)
 
 
-def _loader(graphs, batch_size: int, shuffle: bool, seed: int):
+def graph_batches(graphs, batch_size: int, shuffle: bool, seed: int):
     """Mini-batches ``(graph indices, Batch)`` of ``graphs`` (a list or a :class:`_Collated`): in order, or in
     the order of :func:`_shuffled` under ``seed``."""
     data = graphs if isinstance(graphs, _Collated) else _Collated(graphs)
@@ -158,7 +158,7 @@ def pretrain_graphs(
     for epoch in range(epochs):
         model.train()
         total, count = 0.0, 0
-        for idx, batch in _loader(data, batch_size, True, seed + 1000 * epoch):
+        for idx, batch in graph_batches(data, batch_size, True, seed + 1000 * epoch):
             b = batch.num_graphs
             if b < 2:
                 continue
@@ -180,7 +180,7 @@ def pretrain_graphs(
 def embed_graphs(model: nn.Module, graphs, *, batch_size: int = 256) -> Tensor:
     """Frozen representations ``model.features(batch)`` of every graph, in order (eval mode, no augmentation)."""
     with eval_mode(model):
-        return torch.cat([model.features(b) for _, b in _loader(graphs, batch_size, False, 0)]).cpu()
+        return torch.cat([model.features(b) for _, b in graph_batches(graphs, batch_size, False, 0)]).cpu()
 
 
 def train_graph_encoder(
@@ -251,7 +251,7 @@ def train_graph_encoder(
     else:
         backbone = build_encoder(factory) if factory is not None else encoder
         if feature_dim is None:
-            feature_dim = feature_dim_of(backbone, next(_loader(graphs[:2], 2, False, 0))[1])
+            feature_dim = feature_dim_of(backbone, next(graph_batches(graphs[:2], 2, False, 0))[1])
         model = ProjectedEncoder(backbone, feature_dim, projection=projection, factory=factory)
     history = pretrain_graphs(
         model,
