@@ -11,12 +11,11 @@ from pathlib import Path
 __all__ = ["git_commit", "git_dirty", "hardening_used", "provenance"]
 
 
-@functools.lru_cache(maxsize=1)
-def git_commit() -> str | None:
-    """The commit of the git checkout hscl is imported from, or ``None`` (no git, not a checkout, any failure)."""
+def _git(*args: str) -> str | None:
+    """stdout of ``git ARGS`` run in the package's folder, or ``None`` (no git, not a checkout, any failure)."""
     try:
         proc = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
+            ["git", *args],
             cwd=Path(__file__).resolve().parents[1],
             capture_output=True,
             text=True,
@@ -25,8 +24,14 @@ def git_commit() -> str | None:
         )
     except (OSError, subprocess.SubprocessError, ValueError):
         return None
-    commit = proc.stdout.strip()
-    if proc.returncode != 0 or len(commit) not in (40, 64) or any(c not in "0123456789abcdef" for c in commit):
+    return proc.stdout if proc.returncode == 0 else None
+
+
+@functools.lru_cache(maxsize=1)
+def git_commit() -> str | None:
+    """The commit of the git checkout hscl is imported from, or ``None`` (no git, not a checkout, any failure)."""
+    commit = (_git("rev-parse", "HEAD") or "").strip()
+    if len(commit) not in (40, 64) or any(c not in "0123456789abcdef" for c in commit):
         return None
     return commit
 
@@ -37,18 +42,8 @@ def git_dirty() -> bool | None:
     that ran); ``None`` where :func:`git_commit` is ``None``."""
     if git_commit() is None:
         return None
-    try:
-        proc = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=Path(__file__).resolve().parents[1],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError, ValueError):
-        return None
-    return bool(proc.stdout.strip()) if proc.returncode == 0 else None
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    return None if status is None else bool(status.strip())
 
 
 def provenance() -> dict:
