@@ -254,15 +254,6 @@ def _image_folder(root: Path) -> Path:
     return root
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny convolutions run faster on one thread (and far faster than two threads on busy cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_diagnose_reads_an_hscl_train_run(tmp_path, monkeypatch, capsys, one_thread):
     monkeypatch.setenv("HSCL_CACHE", str(tmp_path / "cache"))
     monkeypatch.chdir(tmp_path)

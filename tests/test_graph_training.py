@@ -280,15 +280,6 @@ def not_a_module():
 """
 
 
-@pytest.fixture
-def one_thread():
-    """Small graph batches run faster on one thread (and far faster than two threads on busy cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_train_graph_encoder_gin_is_pretrain_graphs_by_name(mutag, one_thread):
     from hscl.training import train_graph_encoder
 

@@ -3,7 +3,6 @@ input, and a two-process DDP fit on CPU (gloo)."""
 
 import itertools
 import json
-import os
 import re
 import subprocess
 import sys
@@ -368,18 +367,6 @@ class Kill(pl.Callback):
 
 train_images(ImageConfig(**config), out, progress=False, callbacks=[Kill()])
 """
-
-
-@pytest.fixture
-def one_thread():
-    """One intra-op thread here and in the subprocesses: the same float reductions in both (and no oversubscribed
-    cores)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield {**os.environ, "OMP_NUM_THREADS": "1"}
-    torch.set_num_threads(before)
 
 
 class _Epochs:
