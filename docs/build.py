@@ -48,9 +48,9 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             "hscl.losses",
             "hscl.losses.ucl",
-            "hscl.losses.hucl",
+            "hscl.losses.hard_ucl",
             "hscl.losses.scl",
-            "hscl.losses.hscl",
+            "hscl.losses.hard_scl",
             "hscl.losses.supcon",
             "hscl.losses.contrastive",
             "hscl.losses.registry",

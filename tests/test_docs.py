@@ -28,17 +28,17 @@ def test_reference_is_current_and_every_reference_resolves():
 
 
 def test_the_checker_catches_a_broken_reference():
-    assert build.resolves("ExponentialTilt", "hscl.losses.hscl", None)  # via the hscl package
+    assert build.resolves("ExponentialTilt", "hscl.losses.hard_scl", None)  # via the hscl package
     assert build.resolves("hscl.functional.contrastive_loss", "hscl.cli", None)
     assert build.resolves("record", "hscl.diagnostics.recorder", "hscl.diagnostics.recorder.DiagnosticsRecorder")
-    assert not build.resolves("ExponentialTlit", "hscl.losses.hscl", None)
+    assert not build.resolves("ExponentialTlit", "hscl.losses.hard_scl", None)
     assert not build.resolves("hscl.functional.no_such_loss", "hscl", None)
 
 
 def test_the_reference_documents_each_loss_with_its_formula():
     text = (ROOT / "docs" / "api.md").read_text()
     for name in (
-        "hscl.losses.hscl.HSCL",
+        "hscl.losses.hard_scl.HSCL",
         "hscl.losses.ucl.UCL",
         "hscl.losses.supcon.SupConLoss",
         "hscl.functional.contrastive_loss",
@@ -58,7 +58,7 @@ def test_there_are_examples():
     def count(name):
         return sum(len(t.examples) for t in doctest.DocTestFinder().find(importlib.import_module(name)))
 
-    assert count("hscl.functional") >= 5 and count("hscl.losses.hscl") >= 5 and count("hscl.diagnostics.asymptotic")
+    assert count("hscl.functional") >= 5 and count("hscl.losses.hard_scl") >= 5 and count("hscl.diagnostics.asymptotic")
 
 
 # ------------------------------------------------------------------------------ docs/math.md and the links
@@ -285,7 +285,7 @@ def test_every_module_has_a_layer_and_imports_only_down():
 
 def test_the_layer_check_catches_an_upward_import():
     assert _layer("hscl.diagnostics.run") == _layer("hscl.experiments") > _layer("hscl.diagnostics.asymptotic")
-    assert _layer("hscl") == _layer("hscl.losses.hscl") and _layer("hscl.hscl_extra") is None
+    assert _layer("hscl") == _layer("hscl.losses.hard_scl") and _layer("hscl.hscl_extra") is None
     late = "def f():\n    from .training import images\n    import hscl.cli\n"
     found = _imports_of(late, "hscl.functional", False)
     assert found == {"hscl.training.images", "hscl.cli"}

@@ -148,7 +148,7 @@ def test_core_runs_with_torch_and_numpy_only():
                 "hscl.datasets": None,
                 "hscl.experiments.graphs": None,
                 "hscl.training.images": ("images",),
-                "hscl.datasets.images": ("images",),
+                "hscl.datasets.image_readers": ("images",),
                 "hscl.experiments.images": ("images",),
             },
         ),

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hscl.datasets.images import (
+from hscl.datasets.image_readers import (
     ImageArrays,
     balanced_split,
     balanced_subset,

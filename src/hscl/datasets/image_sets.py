@@ -19,7 +19,7 @@ import numpy as np
 
 from .._io import cache_dir
 from .download import ARCHIVES, MAX_EXTRACT_BYTES, MAX_EXTRACT_MEMBERS, download, extract_archive
-from .images import (
+from .image_readers import (
     ImageArrays,
     cached,
     read_cifar,

@@ -176,7 +176,7 @@ def train_digits(
 
 def digits_split(seed: int) -> dict:
     from ..datasets import load_digits
-    from ..datasets.images import balanced_split
+    from ..datasets.image_readers import balanced_split
 
     x, y = load_digits()
     train_val, test = balanced_split(y.numpy(), DIGITS["test_fraction"], seed=seed)

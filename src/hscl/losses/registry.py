@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from .hscl import HSCL
-from .hucl import HUCL
+from .hard_scl import HSCL
+from .hard_ucl import HUCL
 from .scl import SCL
 from .supcon import SupConLoss
 from .ucl import UCL

@@ -50,8 +50,8 @@ import torch
 
 from .._eval import eval_mode
 from .._io import atomic_torch_save, atomic_write_text
+from ..datasets.image_readers import balanced_split, balanced_subset
 from ..datasets.image_sets import load_image_splits
-from ..datasets.images import balanced_split, balanced_subset
 from ..evaluation import knn_accuracy, linear_probe
 from ..losses.registry import METHODS, make_loss
 from ..models import ProjectedEncoder, ResNetEncoder, build_encoder, feature_dim_of, resolve_factory
