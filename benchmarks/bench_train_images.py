@@ -12,14 +12,14 @@ encoder's backward (``z.backward(grad)``). Images/s counts source images (each m
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import platform
 import time
 
 import torch
 
-from hscl.training.images import ImageConfig, ImageContrastive, load_preset
+from hscl.config import resolve
+from hscl.training.images import ImageConfig, ImageContrastive
 
 
 def main(argv=None) -> int:
@@ -34,8 +34,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    fields = {f.name for f in dataclasses.fields(ImageConfig)}
-    config = ImageConfig(**{k: v for k, v in load_preset(args.config).items() if k in fields}, method=args.method)
+    config = resolve(ImageConfig, "train", args.config, {"method": args.method})
     config.validate()
     module = ImageContrastive(config, [0.5] * 3, [0.25] * 3, args.size)
     opt = module.configure_optimizers() if config.optimizer == "adam" else torch.optim.SGD(module.parameters(), 0.1)

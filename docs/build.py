@@ -64,7 +64,7 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Pipelines: models", ("hscl.models", "hscl.checkpoint")),
     ("Pipelines: training", ("hscl.training",)),
     ("Pipelines: evaluation", ("hscl.evaluation",)),
-    ("Pipelines: experiments and the command line", ("hscl.experiments", "hscl.demo", "hscl.cli")),
+    ("Pipelines: configuration, the commands and the command line", ("hscl.config", "hscl.experiments", "hscl.cli")),
 )
 OTHER = "Other modules"
 

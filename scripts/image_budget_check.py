@@ -61,12 +61,13 @@ def main(argv: list[str] | None = None) -> dict:
 
     import torch
 
-    from hscl.training.images import ImageConfig, load_preset, raw_pixel_probe, train_images
+    from hscl.config import read_preset
+    from hscl.training.images import ImageConfig, raw_pixel_probe, train_images
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
     args.out.mkdir(parents=True, exist_ok=True)
     folder = args.folder or small_folder(args.archive, args.out / "data", args.per_class, args.test_per_class)
-    base = {**load_preset("cpu"), "dataset": str(folder), "seed": args.seed, "method": args.method}
+    base = {**read_preset("train", "cpu"), "dataset": str(folder), "seed": args.seed, "method": args.method}
     for name in ("min_steps", "width"):
         if getattr(args, name) is not None:
             base[name] = getattr(args, name)

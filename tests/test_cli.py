@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from hscl.cli import main
-from hscl.demo import METHODS
+from hscl.experiments.demo import METHODS
 
 
 def test_demo_writes_the_table_and_figures_and_reuses_finished_parts(tmp_path, capsys):
@@ -62,7 +62,7 @@ def test_module_entry_point():
 def test_presets_fill_only_the_flags_not_given(tmp_path, monkeypatch, capsys):
     from pathlib import Path
 
-    from hscl.cli import GRAPH_PRESETS
+    from hscl.config import read_preset
     from hscl.experiments import graphs, images
 
     seen = {}
@@ -87,7 +87,7 @@ def test_presets_fill_only_the_flags_not_given(tmp_path, monkeypatch, capsys):
     assert g["config"].epochs is None and g["diagnostics"] == ["MUTAG", "PROTEINS"]
     assert main(["reproduce", "graphs", "--out", str(tmp_path / "g")]) == 0  # default: the cpu preset
     g = seen["graphs"]
-    cpu = GRAPH_PRESETS["cpu"]
+    cpu = read_preset("reproduce-graphs", "cpu")["graph"]
     assert (g["config"].min_steps, g["config"].min_epochs) == (cpu["min_steps"], cpu["min_epochs"])
     assert main(["reproduce", "graphs", "--min-steps", "7", "--out", str(tmp_path / "g")]) == 0
     assert seen["graphs"]["config"].min_steps == 7 and seen["graphs"]["config"].min_epochs == cpu["min_epochs"]
@@ -101,7 +101,7 @@ def test_presets_fill_only_the_flags_not_given(tmp_path, monkeypatch, capsys):
     i = seen["images"]
     assert i["preset"] == "cpu" and i["seeds"] == [0, 1, 2] and len(i["methods"]) == 9
     assert i["overrides"]["epochs"] == 5 and i["overrides"]["min_steps"] == 300, "the budget rule of the preset"
-    assert i["overrides"]["width"] == 8 and "train_subset" not in i["overrides"], "the preset's 10,000 is a cap"
+    assert i["overrides"]["width"] == 8 and i["overrides"]["train_subset"] is None, "the preset's 10,000 is a cap"
     assert main(["reproduce", "images", "--dataset", "digits", "--train-subset", "100", "--out", str(tmp_path)]) == 0
     assert seen["images"]["overrides"]["train_subset"] == 100, "an explicit --train-subset is exact"
     import hscl.training.images as training_images
@@ -114,8 +114,9 @@ def test_presets_fill_only_the_flags_not_given(tmp_path, monkeypatch, capsys):
     assert i["overrides"]["epochs"] == 2 and i["overrides"]["min_steps"] == 0, "an explicit --epochs pins the budget"
     assert main(["reproduce", "images", "--dataset", "cifar100", "--preset", "paper", "--out", str(tmp_path)]) == 0
     i = seen["images"]
-    assert i["preset"] == "paper" and i["seeds"] == [0, 1, 2] and "width" not in i["overrides"]
-    assert "min_steps" not in i["overrides"] and "epochs" not in i["overrides"]
+    paper = read_preset("train", "paper")  # the paper preset sets no width, epochs or budget of its own
+    assert i["preset"] == "paper" and i["seeds"] == [0, 1, 2] and i["overrides"]["width"] == paper["width"]
+    assert i["overrides"]["min_steps"] == 0 and i["overrides"]["epochs"] == paper["epochs"]
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -159,7 +160,7 @@ def test_an_out_that_is_a_file_is_refused_before_any_work(tmp_path, capsys):
         assert "--out" in line and "not a folder" in line
     assert blocker.read_text() == "x"
     with pytest.raises(ValueError, match="not a folder"):  # the Python API too
-        from hscl.demo import run
+        from hscl.experiments.demo import run
 
         run(blocker / "sub")
 
@@ -266,7 +267,7 @@ def test_diagnose_reads_an_hscl_train_run(tmp_path, monkeypatch, capsys, one_thr
     out = capsys.readouterr().out
     assert "on imgs (12 samples x 2 views, t=0.4" in out, "the run's data set (its training split), temperature"
     assert "SimCLR (crop 8" in out and "| beta=1 |" in out
-    from hscl.diagnostics.run import load_encoder
+    from hscl.experiments.diagnose import load_encoder
 
     enc = load_encoder(tmp_path / "run")  # the ResNet of the run, with the normalisation it trained with
     state = torch.load(last, weights_only=True)["state_dict"]
@@ -425,11 +426,17 @@ def test_every_option_shows_its_default_in_help(monkeypatch):
     train = next(p for p in parsers if p.prog == "hscl train").format_help()
     assert "(default: off)" in train and "(default: the --config preset's)" in train
     # an option left None to be filled by a preset (or meaning "none") says what it really is, with the preset
-    # values read from the preset tables (GRAPH_PRESETS, IMAGE_PRESETS), not "(default: None)"
-    from hscl.cli import GRAPH_PRESETS, IMAGE_PRESETS
+    # values read from the preset files (configs/reproduce-*/), not "(default: None)"
+    from hscl.config import preset_names, read_preset
 
     def shown(v):
         return " ".join(map(str, v)) if isinstance(v, list) else str(v)
+
+    def preset_value(command, name, key, missing):
+        value = read_preset(command, name)
+        for part in key.split("."):
+            value = value.get(part, missing) if isinstance(value, dict) else missing
+        return value
 
     lines = {}  # "prog --option": the option's --help text on one line
     for parser in parsers:
@@ -439,15 +446,26 @@ def test_every_option_shows_its_default_in_help(monkeypatch):
                 text = " ".join(parser._get_formatter()._format_action(action).split())
                 lines[f"{prog} {action.option_strings[-1]}"] = text
     assert [k for k, text in lines.items() if "(default: None)" in text] == []
-    for prog, presets, fields in (
-        ("hscl reproduce graphs", GRAPH_PRESETS, ("seeds", "min_steps", "min_epochs", "svm_jobs", "diagnostics")),
-        ("hscl reproduce images", IMAGE_PRESETS, ("seeds", "width", "epochs", "min_steps", "train_subset")),
+    for prog, command, flags in (
+        (
+            "hscl reproduce graphs",
+            "reproduce-graphs",
+            {f: f for f in ("seeds", "diagnostics")}
+            | {f: f"graph.{f}" for f in ("min_steps", "min_epochs", "svm_jobs")},
+        ),
+        (
+            "hscl reproduce images",
+            "reproduce-images",
+            {"seeds": "seeds", "train_subset": "train_subset_cap"}
+            | {f: f"image.{f}" for f in ("width", "epochs", "min_steps")},
+        ),
     ):
-        for field in fields:
+        assert set(preset_names(command)) == {"cpu", "paper"}
+        for field, key in flags.items():
             text = lines[f"{prog} --{field.replace('_', '-')}"]
-            for name, preset in presets.items():
-                value = "the --config preset's" if preset[field] is None else shown(preset[field])
-                assert f"{name}: {value}" in text, (prog, field, text)
+            for name in preset_names(command):
+                missing = "none" if key == "train_subset_cap" else "the --config preset's"
+                assert f"{name}: {shown(preset_value(command, name, key, missing))}" in text, (prog, field, text)
     assert (
         "(default: none" in lines["hscl diagnose --allow-factory"] and "(default: none" in lines["hscl diagnose --out"]
     )

@@ -217,14 +217,14 @@ def test_embed_views_restores_mode_and_shapes():
 
 
 # --------------------------------------------------------------------------------------------------------------------
-# The `hscl diagnose` pipeline (hscl.diagnostics.run): the checkpoint's augmentation and temperature, its errors.
+# The `hscl diagnose` pipeline (hscl.experiments.diagnose): the checkpoint's augmentation and temperature, its errors.
 
 
 def test_diagnose_pipeline_is_embed_views_then_assumption_report(tmp_path):
     import numpy as np
 
     from hscl.checkpoint import save_model
-    from hscl.diagnostics.run import diagnose, load_encoder
+    from hscl.experiments.diagnose import diagnose, load_encoder
     from hscl.models import MLPEncoder
     from hscl.transforms import VectorAugment
 

@@ -198,7 +198,7 @@ SRC = ROOT / "src" / "hscl"
 #: The layers of docs/architecture.md, bottom up: a module may import its own layer and the layers below it.
 #: A module belongs to the longest prefix that names it (``hscl`` itself, the public facade, only by its own name).
 LAYERS = (
-    ("support", ("hscl._io", "hscl._extras", "hscl._eval", "hscl._plot")),
+    ("support", ("hscl._io", "hscl._extras", "hscl._eval", "hscl._plot", "hscl.config")),
     (
         "math",
         ("hscl.hardening", "hscl._validation", "hscl.distributed", "hscl.queue", "hscl._engine", "hscl.functional"),
@@ -207,8 +207,8 @@ LAYERS = (
     ("diagnostics", ("hscl.diagnostics",)),
     ("data, models, transforms", ("hscl.datasets", "hscl.models", "hscl.transforms")),
     ("evaluation", ("hscl.evaluation",)),
-    ("training", ("hscl.training", "hscl.checkpoint")),
-    ("experiments", ("hscl.experiments", "hscl.diagnostics.run", "hscl.demo")),
+    ("training", ("hscl.training", "hscl.training.vectors", "hscl.training.runs", "hscl.checkpoint")),
+    ("experiments", ("hscl.experiments",)),
     ("CLI", ("hscl.cli", "hscl.__main__")),
 )
 
@@ -284,7 +284,8 @@ def test_every_module_has_a_layer_and_imports_only_down():
 
 
 def test_the_layer_check_catches_an_upward_import():
-    assert _layer("hscl.diagnostics.run") == _layer("hscl.experiments") > _layer("hscl.diagnostics.asymptotic")
+    assert _layer("hscl.experiments.diagnose") == _layer("hscl.experiments") > _layer("hscl.diagnostics.asymptotic")
+    assert _layer("hscl.config") == _layer("hscl._io") < _layer("hscl.cli")
     assert _layer("hscl") == _layer("hscl.losses.hard_scl") and _layer("hscl.hscl_extra") is None
     late = "def f():\n    from .training import images\n    import hscl.cli\n"
     found = _imports_of(late, "hscl.functional", False)

@@ -25,7 +25,7 @@ DISTRIBUTIONS = {"PIL": "pillow", "yaml": "pyyaml", "sklearn": "scikit-learn"}
 
 # Every optional top-level package (and the pieces of lightning), as if not installed.
 OPTIONAL = sorted({*EXTRAS["all"], "lightning_fabric", "pytorch_lightning", "torchmetrics"})
-IMAGES_ONLY = ["lightning", "lightning_fabric", "pytorch_lightning", "PIL", "yaml", "threadpoolctl"]
+IMAGES_ONLY = ["lightning", "lightning_fabric", "pytorch_lightning", "PIL", "threadpoolctl"]
 GRAPHS_ONLY = ["torch_geometric", "joblib"]
 
 BLOCKER = """

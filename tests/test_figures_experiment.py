@@ -11,6 +11,7 @@ import torch
 
 from hscl.cli import main
 from hscl.experiments import figures
+from hscl.training import vectors
 
 
 def test_cpu_preset(tmp_path, capsys):
@@ -61,9 +62,9 @@ def test_digits_runs_are_paired_across_methods(tmp_path, monkeypatch):
     batches; the untrained control is that initialisation."""
     from hscl.transforms import VectorAugment
 
-    split = figures.digits_split(0)
+    split = vectors.digits_split(0)
     seen = {"views": [], "params": []}
-    encoder = figures._digits_encoder
+    encoder = vectors._digits_encoder
 
     def recording_encoder(seed, d):
         model = encoder(seed, d)
@@ -78,17 +79,17 @@ def test_digits_runs_are_paired_across_methods(tmp_path, monkeypatch):
             seen["views"].append(out.clone())
         return out
 
-    monkeypatch.setattr(figures, "_digits_encoder", recording_encoder)
+    monkeypatch.setattr(vectors, "_digits_encoder", recording_encoder)
     monkeypatch.setattr(VectorAugment, "__call__", recording_call)
     for m in ("ucl", "scl-labels"):
-        figures.train_digits(m, tmp_path / m, split, epochs=1, seed=0, temperature=0.5, diagnostics=False)
+        vectors.train_digits(m, tmp_path / m, split, epochs=1, seed=0, temperature=0.5, diagnostics=False)
     first, second = seen["params"]
     assert all(torch.equal(first[k], second[k]) for k in first)
     views = seen["views"]
     assert len(views) >= 4 and len(views) % 2 == 0
     half = len(views) // 2
     assert all(torch.equal(a, b) for a, b in zip(views[:half], views[half:], strict=True))
-    controls = figures.digits_controls(split, 0)
+    controls = vectors.digits_controls(split, 0)
     assert len(seen["params"]) == 3 and all(torch.equal(seen["params"][2][k], first[k]) for k in first)
     assert set(controls) == {"untrained", "raw-pixels"}
     assert all(0.5 < c["linear_top1"] <= 1 and c["epochs"] == 0 for c in controls.values())

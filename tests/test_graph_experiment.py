@@ -180,8 +180,8 @@ def test_cli_reproduce_graphs(tmp_path, capsys, monkeypatch):
     from hscl.cli import main
 
     monkeypatch.setenv("HSCL_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(G, "GraphConfig", lambda **kw: SMALL.__class__(**{**SMALL.__dict__, **kw}))
-    args = ["reproduce", "graphs", "--datasets", "MUTAG", "--methods", "ucl", "--seeds", "0", "--epochs", "1"]
+    args = ["reproduce", "graphs", "--set", f"graph.folds={SMALL.folds}", "--datasets", "MUTAG", "--methods", "ucl"]
+    args += ["--seeds", "0", "--epochs", "1"]
     assert main([*args, "--out", str(tmp_path / "o")]) == 0
     out = capsys.readouterr().out
     assert "| UCL |" in out and "written:" in out
@@ -239,7 +239,7 @@ def test_running_experiment_fingerprint_is_unchanged():
     import json
     from pathlib import Path
 
-    from hscl.experiments._common import fingerprint
+    from hscl.training.runs import fingerprint
 
     saved = Path(__file__).resolve().parents[1] / "results" / "graphs" / "settings.json"
     if not saved.exists():
@@ -250,8 +250,8 @@ def test_running_experiment_fingerprint_is_unchanged():
 
 def test_run_json_records_the_hscl_version_and_commit(tmp_path, monkeypatch):
     from hscl import __version__
-    from hscl.experiments._common import Manifest
     from hscl.training import records
+    from hscl.training.runs import Manifest
 
     monkeypatch.setattr(records, "git_commit", lambda: "0123456789abcdef0123456789abcdef01234567")
     Manifest(tmp_path / "run.json").tick(1, 2)
@@ -390,16 +390,15 @@ def test_cli_reproduce_graphs_with_your_own_encoder(tmp_path, capsys, monkeypatc
     import sys
 
     from hscl.cli import main
-    from hscl.experiments._common import fingerprint
+    from hscl.training.runs import fingerprint
 
     monkeypatch.setattr(sys, "path", list(sys.path))  # the command adds the current folder: undone after the test
     monkeypatch.delitem(sys.modules, "own_graph_encoders", raising=False)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HSCL_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(G, "GraphConfig", lambda **kw: SMALL.__class__(**{**SMALL.__dict__, **kw}))
     (tmp_path / "own_graph_encoders.py").write_text(_OWN_ENCODERS)
     job = ["reproduce", "graphs", "--datasets", "MUTAG", "--methods", "untrained", "supervised", "ucl"]
-    job += ["--seeds", "0", "--epochs", "1"]
+    job += ["--set", f"graph.folds={SMALL.folds}", "--seeds", "0", "--epochs", "1"]
     try:
         assert main([*job, "--encoder", "own_graph_encoders:make", "--out", "o"]) == 0
         assert "| own encoder, untrained *(control)* |" in capsys.readouterr().out

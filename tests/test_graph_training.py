@@ -334,5 +334,11 @@ def test_train_graph_encoder_with_your_own_encoder(mutag, tmp_path, monkeypatch,
     ):
         with pytest.raises(ValueError, match=re.escape(message)):
             train_graph_encoder(graphs, encoder=factory, epochs=1)
+    # neither a module nor a factory: one check (hscl.models.encoder_argument) names the argument
+    neither = "must be a torch.nn.Module or 'package.module:factory', got "
+    with pytest.raises(ValueError, match=re.escape(f"encoder {neither}int")):
+        train_graph_encoder(graphs, encoder=3, epochs=1)
+    with pytest.raises(ValueError, match=re.escape(f"backbone {neither}NoneType")):
+        ProjectedEncoder(None, 4)
     with pytest.raises(ValueError, match="unknown method 'byol'"):
         train_graph_encoder(graphs, method="byol")

@@ -157,9 +157,9 @@ def test_cli(tmp_path, capsys):
 def test_the_subset_rule_is_part_of_the_settings_only_with_a_subset():
     """Folders whose subsets were drawn by the earlier fraction rule differ in their rows: the rule is fingerprinted
     (and a folder without a subset keeps its fingerprint)."""
-    from hscl.experiments._common import fingerprint
     from hscl.experiments.images import settings
     from hscl.training.images import ImageConfig
+    from hscl.training.runs import fingerprint
 
     whole, subset = settings(ImageConfig()), settings(ImageConfig(train_subset=100))
     assert "train_subset_rule" not in whole and "largest remainder" in subset["train_subset_rule"]

@@ -63,7 +63,7 @@ def test_installed_package_is_the_wheel_not_the_checkout(fresh_env):
     assert out.returncode == 0, out.stderr
     assert Path(out.stdout.strip()).is_relative_to(site.resolve()), "hscl must come from the fresh install"
     data = _run(
-        [str(python), "-c", "from hscl.training.images import load_preset; print(load_preset('cpu')['depth'])"], base
+        [str(python), "-c", "from hscl.config import read_preset; print(read_preset('train', 'cpu')['depth'])"], base
     )
     assert data.returncode == 0 and data.stdout.strip() == "18", data.stderr
 

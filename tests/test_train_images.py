@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from hscl.cli import main
-from hscl.training.images import ImageConfig, load_preset, train_images
+from hscl.config import read_preset
+from hscl.training.images import ImageConfig, train_images
 
 TINY = dict(dataset="digits", epochs=1, width=4, hidden=16, projection=8, batch_size=256, knn_k=20)
 
@@ -74,11 +75,11 @@ def test_train_subset_is_exact_and_class_balanced():
 
 
 def test_presets():
-    assert load_preset("paper")["depth"] == 50 and load_preset("cpu")["width"] == 16
-    modern = ImageConfig(**load_preset("modern")).validate()
+    assert read_preset("train", "paper")["depth"] == 50 and read_preset("train", "cpu")["width"] == 16
+    modern = ImageConfig(**read_preset("train", "modern")).validate()
     assert modern.optimizer == "sgd" and modern.warmup_epochs > 0 and modern.width == 64
     with pytest.raises(FileNotFoundError, match="no preset 'huge'"):
-        load_preset("huge")
+        read_preset("train", "huge")
 
 
 @pytest.mark.parametrize(("text", "kind"), [("5\n", "int"), ("- lr: 0.1\n- width: 4\n", "list"), ("cpu\n", "str")])
@@ -86,7 +87,7 @@ def test_a_preset_that_is_not_a_mapping_is_refused(tmp_path, capsys, text, kind)
     path = tmp_path / "preset.yaml"
     path.write_text(text)
     with pytest.raises(ValueError, match=rf"preset\.yaml: a preset must be a YAML mapping .*got {kind}"):
-        load_preset(str(path))
+        read_preset("train", str(path))
     args = ["train", "--dataset", "digits", "--method", "scl", "--config", str(path), "--out", str(tmp_path / "o")]
     assert main(args) == 2
     err = capsys.readouterr().err
@@ -239,7 +240,7 @@ def test_budget_rule_arithmetic():
 def test_cpu_preset_states_the_budget_rule_and_explicit_epochs_pin_it(tmp_path, monkeypatch):
     import hscl.training.images as T
 
-    preset = load_preset("cpu")
+    preset = read_preset("train", "cpu")
     assert preset["min_steps"] >= 300 and preset["epochs"] >= 1, "the cpu preset trains small folders"
     seen = {}
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 # The imports each extra brings (pyproject.toml lists their distributions; tests/test_extras.py keeps them equal).
 EXTRAS: dict[str, tuple[str, ...]] = {
     "images": ("lightning", "PIL", "yaml", "sklearn", "scipy", "threadpoolctl", "matplotlib", "tqdm"),
-    "graphs": ("torch_geometric", "sklearn", "scipy", "joblib", "matplotlib", "tqdm"),
+    "graphs": ("torch_geometric", "yaml", "sklearn", "scipy", "joblib", "matplotlib", "tqdm"),
 }
 EXTRAS["all"] = tuple(dict.fromkeys(EXTRAS["images"] + EXTRAS["graphs"]))
 

@@ -1,4 +1,7 @@
-"""The ``hscl`` command line."""
+"""The ``hscl`` command line: the parsers and their ``--help``, each command's flags mapped onto its configuration
+(a flag and ``--set KEY=VALUE`` are the same overrides of :func:`hscl.config.resolve`), one call per command
+(``configure`` then ``main`` of its module in :mod:`hscl.experiments`), and the printing. A command line that
+cannot run is one ``hscl COMMAND: error: ...`` line and exit code 2."""
 
 from __future__ import annotations
 
@@ -28,465 +31,193 @@ def parse_setting(text: str):
     raise argparse.ArgumentTypeError(f"unknown setting {text!r}: use paper, beta=B, tau=T or tau=e^X")
 
 
-class UsageError(ValueError):
-    """A command line that cannot run as given (a flag's value, a file it names): :func:`main` prints it as one
-    ``hscl COMMAND: error: ...`` line and returns 2. Raised by the checks below, before any work starts."""
+# ------------------------------------------------------------------------------------ flags -> overrides
 
 
-#: Classes of the named image data sets (a class-balanced subset needs one image of each).
-_NAMED_CLASSES = {"digits": 10, "cifar10": 10, "cifar100": 100, "stl10": 10, "tiny-imagenet": 200}
+def _given(namespace, key: str | None, value, source: str) -> None:
+    """Record a flag in the order given (a later one for the same key wins): ``(key, value, source)``."""
+    if getattr(namespace, "given", None) is None:
+        namespace.given = []
+    namespace.given.append((key, value, source))
 
 
-def _check_out(value, flag: str = "--out") -> None:
-    """``value`` is a folder, or can be created as one."""
-    from ._io import check_output_folder
+class _Setting(argparse.Action):
+    """A flag that sets the configuration key ``key``: recorded only when given. Its ``default`` is what
+    ``--help`` shows (the dataclass's default), never stored."""
 
-    if value is not None:
+    def __init__(self, option_strings, dest, key: str, default=None, nargs=None, const=None, metavar=None, **kw):
+        if metavar is None and nargs != 0:
+            metavar = option_strings[-1].lstrip("-").replace("-", "_").upper()
+        super().__init__(option_strings, argparse.SUPPRESS, nargs, const, default, metavar=metavar, **kw)
+        self.key = key
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        _given(namespace, self.key, self.const if self.nargs == 0 else values, option_string)
+
+
+class _Assign(argparse.Action):
+    """``--set KEY=VALUE``: any key of the configuration, VALUE read as YAML when the command runs."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        _given(namespace, None, values, option_string)
+
+
+def _overrides(args) -> tuple[dict, dict]:
+    """``(overrides, sources)``: the keys given, in command-line order, and how the command line names every key
+    (the flags of the command, ``--set KEY`` for a key given so, ``preset``: the preset's flag)."""
+    from .config import parse_assignment
+
+    overrides, sources = {}, dict(args.flags)
+    for key, value, source in getattr(args, "given", None) or ():
+        if key is None:
+            try:
+                key, value = parse_assignment(value)
+            except ValueError as err:
+                raise ValueError(f"--set {err}") from None
+            source = f"--set {key}"
+        overrides.pop(key, None)
+        overrides[key], sources[key] = value, source
+    return overrides, sources
+
+
+# ------------------------------------------------------------------------------------ help texts
+
+
+class _Lazy:
+    """A ``--help`` text made when help is shown: it reads the preset files then (PyYAML, an extra); without
+    PyYAML, ``fallback``."""
+
+    def __init__(self, make, fallback: str) -> None:
+        self.make, self.fallback = make, fallback
+
+    def __str__(self) -> str:
         try:
-            check_output_folder(value, flag)
-        except ValueError as err:
-            raise UsageError(str(err)) from None
-
-
-def _read_config(name: str) -> dict:
-    """The ``--config`` preset or YAML file (``yaml.safe_load``: a python tag is refused, never run)."""
-    import yaml
-
-    from .training.images import load_preset
-
-    try:
-        return load_preset(name)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        reason = getattr(err, "problem", None) or str(err).splitlines()[0]
-        if mark is not None:
-            reason += f" at line {mark.line + 1}, column {mark.column + 1}"
-        raise UsageError(
-            f"--config {name}: not a plain YAML file of settings ({reason}); tags such as !!python/object are "
-            "refused, never run"
-        ) from None
-
-
-def _check_accelerator(accelerator: str, devices: int, source: str) -> None:
-    import torch
-
-    kind = str(accelerator).lower()
-    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    mps = torch.backends.mps.is_available()
-    if kind == "cuda" or (kind == "gpu" and not mps):
-        if gpus == 0:
-            raise UsageError(
-                f"{source} {accelerator}: no GPU is available here (torch.cuda.is_available() is False with torch "
-                f"{torch.__version__}); use --accelerator cpu or auto"
-            )
-        if isinstance(devices, int) and devices > gpus:
-            raise UsageError(f"--devices {devices}: only {gpus} GPU(s) are available here")
-    elif kind == "mps" and not mps:
-        raise UsageError(f"{source} {accelerator}: Apple's MPS is not available here; use --accelerator cpu or auto")
-
-
-def _check_train_subset(values: dict, source: str) -> None:
-    """A class-balanced subset takes at least one image of every class: fewer than the classes is refused here,
-    before any work, as ``balanced_subset`` refuses it when the run starts (with more than the training split
-    holds, which needs the data read)."""
-    from pathlib import Path
-
-    n, dataset = values.get("train_subset"), values.get("dataset")
-    if n is None or dataset is None:
-        return
-    classes = _NAMED_CLASSES.get(dataset)
-    if classes is None and Path(dataset).exists():
-        import numpy as np
-
-        from .datasets.image_sets import load_image_splits
-
-        labels = load_image_splits(dataset, data_root=values.get("data_root"))["train"].labels
-        classes = len(np.unique(labels[labels >= 0]))
-    if classes is not None and isinstance(n, int) and n < classes:
-        raise UsageError(
-            f"{source} {n}: a class-balanced subset takes at least one image of each of the {classes} classes of "
-            f"{dataset}, so it would train on {classes} images, not {n}; give at least {classes}"
-        )
-
-
-def _check_resumable(out) -> None:
-    """Every ``last.ckpt`` a run in ``out`` would resume from loads with ``torch.load(weights_only=True)``: a pickled
-    object other than tensors and containers is refused (never built), a truncated file found. Memory-mapped: the
-    tensors are not read, so checking many large checkpoints costs little."""
-    from pathlib import Path
-
-    import torch
-
-    out = Path(out)
-    for last in (out / "checkpoints" / "last.ckpt", *sorted(out.glob("runs/*/checkpoints/last.ckpt"))):
-        if not last.is_file():
-            continue
-        try:
-            torch.load(last, map_location="cpu", weights_only=True, mmap=True)
-        except Exception as err:  # torch raises UnpicklingError, RuntimeError, EOFError, ... on a bad file
-            lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-            named = [line for line in lines if "GLOBAL" in line]  # weights_only's refusal names the object
-            reason = (named or lines or [type(err).__name__])[0].split(". ")[0][:200].rstrip(".")
-            raise UsageError(
-                f"{last}: a run cannot resume from it, it is not a checkpoint torch.load(weights_only=True) accepts "
-                f"(refused: a pickled object other than tensors and containers, or a truncated or foreign file: "
-                f"{reason}); delete it to start that run again, or give another --out"
-            ) from None
-
-
-def _check_image_job(args, values: dict) -> None:
-    """The checks of ``hscl train`` and ``hscl reproduce images`` on the merged settings (``--config`` and flags)."""
-    _check_accelerator(
-        values.get("accelerator", "auto"),
-        values.get("devices", 1),
-        "--accelerator" if args.accelerator is not None else f"accelerator (from --config {args.config})",
-    )
-    _check_train_subset(
-        values, "--train-subset" if args.train_subset is not None else f"train_subset (from --config {args.config})"
-    )
-    _check_resumable(args.out)
-
-
-def _preflight(args) -> None:
-    """What the command line names that can be checked without any work: --out, --config, the accelerator, the
-    subset size, the checkpoints a run would resume from. ``reproduce`` checks its own once its preset applies."""
-    _check_out(getattr(args, "out", None))
-    if args.command == "train":
-        _check_image_job(args, {**_read_config(args.config), **_image_overrides(args), "dataset": args.dataset})
-
-
-def _import_from_cwd() -> None:
-    """Let a factory ``package.module:function`` live in the current folder, as under ``python -m``: append it to
-    ``sys.path`` (once). The factory is then imported with importlib, never evaluated."""
-    import os
-
-    if os.getcwd() not in sys.path:
-        sys.path.append(os.getcwd())
-
-
-def _diagnose(args) -> int:
-    from .diagnostics.run import diagnose
-
-    settings = {}
-    for s in args.setting or [parse_setting("paper")]:
-        settings.update(s)
-    if args.allow_factory is not None:  # a factory in the current folder, as hscl train finds it
-        _import_from_cwd()
-    try:
-        result = diagnose(
-            args.checkpoint,
-            args.data,
-            settings=settings,
-            temperature=args.temperature,
-            data_root=args.data_root,
-            samples=args.samples,
-            noise=args.noise,
-            drop=args.drop,
-            chunk_size=args.chunk_size,
-            seed=args.seed,
-            allow_factory=args.allow_factory or False,
-            progress=not args.quiet,
-        )
-    except ValueError as err:
-        if args.allow_factory is None and "allow_factory" in str(err):  # say it the command line's way
-            raise UsageError(f"{err} (on the command line: --allow-factory PACKAGE.MODULE:FACTORY)") from None
-        raise
-    print(result.title())
-    print(result.table())
-    if args.out:
-        print(f"written: {result.write_csv(args.out)}")
-    return 0
-
-
-def _demo(args) -> int:
-    from .demo import run
-
-    summary = run(
-        args.out,
-        digits_epochs=args.digits_epochs,
-        graph_epochs=args.graph_epochs,
-        seeds=args.seeds,
-        progress=not args.quiet,
-    )
-    print(summary)
-    return 0
-
-
-#: ``hscl reproduce graphs --preset``: values for the flags not given on the command line. The budget rule
-#: (``GraphConfig.epochs_of``): every pre-training runs max(min_epochs, ceil(min_steps / steps per epoch)) epochs.
-GRAPH_PRESETS = {
-    # the committed run (results/graphs/): the primary methods, controls and extras on 8 data sets, resumable
-    "cpu": {"min_steps": 300, "min_epochs": 20, "seeds": [0, 1], "svm_jobs": 2, "diagnostics": ["MUTAG", "PROTEINS"]},
-    # the InfoGraph/GraphCL setting scaled up: at least 1,000 steps and 100 epochs, 5 seeds (a many-core machine)
-    "paper": {
-        "min_steps": 1000,
-        "min_epochs": 100,
-        "seeds": [0, 1, 2, 3, 4],
-        "svm_jobs": 2,
-        "diagnostics": ["MUTAG", "PROTEINS"],
-    },
-}
-
-
-def _apply_preset(args, presets: dict, fields) -> None:
-    """Fill the flags left unset (None) from ``presets[args.preset]`` (or from the ``cpu`` preset)."""
-    chosen = presets[args.preset or "cpu"]
-    for field in fields:
-        if getattr(args, field) is None:
-            setattr(args, field, chosen[field])
+            return self.make()
+        except ImportError:
+            return self.fallback
 
 
 def _shown(value) -> str:
-    """A preset's value as a command line gives it: a list space-separated, an empty list ``none``."""
+    """A preset's value as a command line gives it: a list space-separated, an empty list or None ``none``."""
     if isinstance(value, list | tuple):
         return " ".join(map(str, value)) if value else "none"
-    return str(value)
+    return "none" if value is None else str(value)
 
 
-def _preset_default(presets: dict, field: str, unset: str = "the --config preset's") -> str:
-    """``(default: the --preset's; cpu: X; paper: Y)`` for an option filled by :func:`_apply_preset`, read from
-    ``presets`` (a preset's None: ``unset``)."""
-    values = "; ".join(f"{name}: {unset if p[field] is None else _shown(p[field])}" for name, p in presets.items())
-    return f"(default: the --preset's; {values})"
+def _preset_values(command: str, key: str, missing: str) -> str:
+    """``cpu: X; paper: Y``: the dotted ``key`` in each built-in preset of ``command`` (``missing`` where absent)."""
+    from .config import preset_names, read_preset
+
+    parts = []
+    for name in preset_names(command):
+        value = read_preset(command, name)
+        for part in key.split("."):
+            value = value.get(part, missing) if isinstance(value, dict) else missing
+        parts.append(f"{name}: {missing if value is missing else _shown(value)}")
+    return "; ".join(parts)
 
 
-def _diagnostics_dataset(name: str, datasets: list[str]) -> str:
-    """The entry of ``--datasets`` that ``--diagnostics NAME`` means: the same text, or a folder named NAME."""
-    from pathlib import Path
-
-    if name in datasets:
-        return name
-    folders = [d for d in datasets if Path(d).name == name]
-    if len(folders) == 1:
-        return folders[0]
-    raise UsageError(
-        f"--diagnostics {name}: not a data set of this run (--datasets {' '.join(datasets)}); name one of them"
+def _from_preset(text: str, command: str, key: str, missing: str = "none") -> _Lazy:
+    """``TEXT (default: the --preset's; cpu: X; paper: Y)``, the values read from the preset files."""
+    return _Lazy(
+        lambda: f"{text} (default: the --preset's; {_preset_values(command, key, missing)})",
+        f"{text} (default: the --preset's)",
     )
 
 
-def _reproduce_graphs(args) -> int:
-    import time
+def _preset_help(command: str, describe) -> _Lazy:
+    """The ``--preset`` help: the built-in presets, each described by ``describe(values)``, or a YAML file."""
+    from .config import preset_names
 
-    from .datasets.tu import BENCHMARKS
-    from .experiments import graphs as G
+    def make() -> str:
+        from .config import read_preset
 
-    datasets = list(args.datasets or BENCHMARKS)
-    if args.diagnostics is not None:  # given: each must name a data set of the run
-        args.diagnostics = [_diagnostics_dataset(name, datasets) for name in args.diagnostics]
-    _apply_preset(args, GRAPH_PRESETS, ("min_steps", "min_epochs", "seeds", "svm_jobs", "diagnostics"))
-    args.diagnostics = [d for d in args.diagnostics if d in datasets]  # a preset's: those of the run
-    options = {}
-    if args.encoder is not None:  # resolved by G.run with importlib before any work, never evaluated
-        _import_from_cwd()
-        options["encoder"] = args.encoder
-    config = G.GraphConfig(
-        min_steps=args.min_steps,
-        min_epochs=args.min_epochs,
-        epochs=args.epochs,
-        hidden=args.hidden,
-        layers=args.layers,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        temperature=args.temperature,
-        views=args.views,
-        svm_jobs=args.svm_jobs,
-        **options,
-    )
-    start = time.perf_counter()
-    csv_path = G.run(
-        args.out,
-        datasets=datasets,
-        methods=args.methods or (*G.CONTROLS, *G.PRIMARY, *G.EXTRAS),
-        seeds=args.seeds,
-        config=config,
-        data_root=args.data_root,
-        diagnostics=args.diagnostics,
-    )
-    table, png = G.write_report(csv_path)
-    print(table.read_text())
-    print(f"{time.perf_counter() - start:.0f} s; written: {csv_path}, {table}, {png}")
-    return 0
+        names = "; ".join(f"{n}: {describe(read_preset(command, n))}" for n in preset_names(command))
+        return f"a preset of configs/{command}/ or a YAML file of the same keys ({names}); flags and --set win"
+
+    fallback = f"a preset of configs/{command}/ ({', '.join(preset_names(command))}) or a YAML file"
+    return _Lazy(lambda: make() + " (default: cpu)", fallback + " (default: cpu)")
 
 
-def _train(args) -> int:
-    import json
-
-    from .training.images import ImageConfig, load_preset, train_images
-
-    values = {**load_preset(args.config), **_image_overrides(args)}
-    if args.epochs is not None and args.min_steps is None:
-        values["min_steps"] = 0  # an explicit --epochs pins the budget
-    for field in ("dataset", "method", "beta", "tau", "seed"):
-        if getattr(args, field) is not None:
-            values[field] = getattr(args, field)
-    options = {}
-    if args.encoder is not None:  # resolved by train_images with importlib, never evaluated
-        _import_from_cwd()
-        options["encoder"] = args.encoder
-    metrics = train_images(ImageConfig(**values), args.out, **options)
-    if metrics:
-        print(json.dumps(metrics, indent=1))
-        print(f"written: {args.out}/metrics.json")
-    return 0
+def _key(parser, flag: str, key: str, **kw) -> None:
+    """A flag that sets the configuration key ``key`` (:class:`_Setting`)."""
+    parser.add_argument(flag, action=_Setting, key=key, **kw)
 
 
-_IMAGE_NUMBERS = (
-    "epochs",
-    "min_steps",
-    "batch_size",
-    "lr",
-    "depth",
-    "width",
-    "devices",
-    "num_nodes",
-    "num_workers",
-    "temperature",
-    "views",
-    "train_subset",
-    "diagnostics",
-)
-_IMAGE_FIELDS = (*_IMAGE_NUMBERS, "optimizer", "precision", "accelerator", "data_root")
-
-
-_FROM_CONFIG = "(default: the --config preset's)"
-
-
-def _add_image_flags(
-    parser: argparse.ArgumentParser, config_default: str | None = "cpu", defaults: dict | None = None
-) -> None:
-    """The ``ImageConfig`` overrides shared by ``hscl train`` and ``hscl reproduce images``; ``defaults``: the
-    ``(default: ...)`` text of the fields a ``--preset`` fills (else the ``--config`` preset's)."""
-    defaults = defaults or {}
+def _add_set(parser: argparse.ArgumentParser, example: str) -> None:
     parser.add_argument(
-        "--config",
-        default=config_default,
-        help="YAML preset (paper, modern, cpu) or file (default: cpu, or the --preset's)",
+        "--set",
+        action=_Assign,
+        metavar="KEY=VALUE",
+        help=f"set any key of the configuration, dotted into a section (e.g. {example}); VALUE read as YAML "
+        "(16, 1e-3, [0, 1], null); repeatable, applied in order with the other flags (default: none)",
     )
-    kinds = {"lr": float, "temperature": float}
-    helps = {
-        "train_subset": "pre-train and probe on a class-balanced N of the training images",
-        "diagnostics": "record Assumption 1 and the four asymptotic losses each epoch on N training images",
-        "epochs": "pre-training epochs (0: evaluate the untrained encoder); given alone, it pins the budget "
-        "(--min-steps 0)",
-        "min_steps": "budget rule: epochs = max(epochs, ceil(min_steps / steps per epoch)) (cpu preset: 300)",
-        "batch_size": "images per optimizer step (per process)",
-        "lr": "learning rate",
-        "depth": "ResNet depth: 18, 34 or 50",
-        "width": "ResNet width (64: the standard ResNet)",
-        "devices": "GPUs or CPU processes per machine (DDP when more than one)",
-        "num_nodes": "machines (DDP)",
-        "num_workers": "data-loader worker processes",
-        "temperature": "temperature t of the loss",
-        "views": "augmented views per image",
-    }
-    for field in _IMAGE_NUMBERS:
-        text = helps.get(field, field.replace("_", " "))
-        parser.add_argument(
-            f"--{field.replace('_', '-')}",
-            type=kinds.get(field, int),
-            default=None,
-            help=f"{text} {defaults.get(field, _FROM_CONFIG)}",
-        )
-    parser.add_argument("--optimizer", choices=["adam", "sgd"], default=None, help=f"adam or sgd {_FROM_CONFIG}")
-    parser.add_argument("--precision", default=None, help=f"32-true, bf16-mixed, 16-mixed {_FROM_CONFIG}")
-    parser.add_argument("--accelerator", default=None, help=f"auto, cpu, gpu {_FROM_CONFIG}")
-    parser.add_argument("--data-root", default=None, help="where named data sets live (default: the hscl cache)")
-    parser.add_argument("--download", action="store_true", help="fetch a named data set if missing (checksummed)")
+
+
+def _finish(parser: argparse.ArgumentParser, preset_flag: str | None = None) -> None:
+    """Record how the command line names each key of the configuration (``args.flags``, for messages): its flag,
+    ``out``: ``--out``, ``preset``: the flag that names the preset."""
+    flags = {a.key: a.option_strings[-1] for a in parser._actions if isinstance(a, _Setting)}
+    flags["out"] = "--out"
+    if preset_flag is not None:
+        flags["preset"] = preset_flag
+    parser.set_defaults(flags=flags)
+
+
+_CONFIG_PRESET = "the --config preset's"
+_DOWNLOAD = "fetch a named data set if missing (checksummed)"
+#: ``ImageConfig`` flags of ``hscl train`` and ``hscl reproduce images``: (field, type, help, default). A default of
+#: ``_CONFIG_PRESET``: a value of the train presets.
+_IMAGE_FLAGS = (
+    (
+        "epochs",
+        int,
+        "pre-training epochs (0: evaluate the untrained encoder); given alone, it pins the budget (--min-steps 0)",
+        _CONFIG_PRESET,
+    ),
+    ("min_steps", int, "budget rule: epochs = max(epochs, ceil(min_steps / steps per epoch))", _CONFIG_PRESET),
+    ("batch_size", int, "images per optimizer step (per process)", _CONFIG_PRESET),
+    ("lr", float, "learning rate", _CONFIG_PRESET),
+    ("depth", int, "ResNet depth: 18, 34 or 50", _CONFIG_PRESET),
+    ("width", int, "ResNet width (64: the standard ResNet)", _CONFIG_PRESET),
+    ("temperature", float, "temperature t of the loss", _CONFIG_PRESET),
+    ("views", int, "augmented views per image", _CONFIG_PRESET),
+    ("train_subset", int, "pre-train and probe on a class-balanced N of the training images", "none, all of them"),
+    ("diagnostics", int, "record Assumption 1 and the four asymptotic losses each epoch on N training images", 0),
+    ("devices", int, "GPUs or CPU processes per machine (DDP when more than one)", 1),
+    ("num_nodes", int, "machines (DDP)", 1),
+    ("num_workers", int, "data-loader worker processes", 0),
+)
+
+
+def _add_image_flags(parser: argparse.ArgumentParser, prefix: str = "", presets: dict | None = None) -> None:
+    """The ``ImageConfig`` flags (keys ``PREFIX + field``); ``presets``: ``{field: help}`` of the fields that a
+    ``--preset`` fills."""
+    presets = presets or {}
+    for field, kind, text, default in _IMAGE_FLAGS:
+        flag, key = f"--{field.replace('_', '-')}", prefix + field
+        if field in presets:
+            _key(parser, flag, key, type=kind, help=presets[field])
+        elif isinstance(default, str):
+            _key(parser, flag, key, type=kind, help=f"{text} (default: {default})")
+        else:
+            _key(parser, flag, key, type=kind, default=default, help=text)
+    preset = f"(default: {_CONFIG_PRESET})"
+    _key(parser, "--optimizer", prefix + "optimizer", choices=["adam", "sgd"], help=f"adam or sgd {preset}")
+    _key(parser, "--precision", prefix + "precision", help=f"32-true, bf16-mixed, 16-mixed {preset}")
+    _key(parser, "--accelerator", prefix + "accelerator", default="auto", help="auto, cpu, gpu")
+    _key(parser, "--data-root", prefix + "data_root", help="where named data sets live (default: the hscl cache)")
+    _key(parser, "--download", prefix + "download", nargs=0, const=True, default=False, help=_DOWNLOAD)
     parser.add_argument("--out", required=True, help="output folder")
-
-
-def _image_overrides(args) -> dict:
-    values = {f: getattr(args, f) for f in _IMAGE_FIELDS if getattr(args, f) is not None}
-    values["download"] = bool(args.download)
-    return values
-
-
-def _reproduce_figures(args) -> int:
-    from .experiments import figures
-
-    fig4 = figures.run(
-        args.out,
-        preset=args.preset,
-        methods=args.methods or figures.METHODS,
-        seeds=args.seeds,
-        epochs=args.epochs,
-        dataset=args.dataset,
-        data_root=args.data_root,
-        download=args.download,
-        progress=not args.quiet,
-    )
-    print((fig4.parent / "table.md").read_text())
-    print(
-        f"written: {fig4}, {fig4.parent / 'figure5_losses.png'}, {fig4.parent / 'table.md'}, "
-        f"{fig4.parent / 'results.csv'}, {fig4.parent / 'diagnostics.csv'}"
-    )
-    return 0
-
-
-#: ``hscl reproduce images --preset``: the YAML configuration, the seeds and settings for flags not given.
-IMAGE_PRESETS = {
-    # the CIFAR-10 comparison on 2 CPU cores: a width-8 ResNet-18 on a class-balanced 10,000 training images,
-    # the budget rule's 300 optimizer steps (40 a epoch -> 8 epochs), 9 methods + 2 controls x 3 seeds. Estimate:
-    # 0.59 s a step (benchmarks/bench_train_images.py, width 8, one thread) -> ~190 s of steps, ~50 s of kNN
-    # monitor and ~15 s of evaluation a job: 27 jobs ~115 min, controls ~10 min; about 2 hours in all
-    "cpu": {"config": "cpu", "seeds": [0, 1, 2], "width": 8, "epochs": 5, "min_steps": 300, "train_subset": 10000},
-    # the authors' settings (ResNet-50, 200 epochs, bf16): one GPU per job, hours each; 3 seeds
-    "paper": {
-        "config": "paper",
-        "seeds": [0, 1, 2],
-        "width": None,
-        "epochs": None,
-        "min_steps": None,
-        "train_subset": None,
-    },
-}
-
-
-def _preset_subset(args) -> int | None:
-    """A preset's ``train_subset`` is a cap ("at most N"): None (all) when the training split holds no more; an
-    explicit ``--train-subset`` is exact."""
-    from .training.images import ImageConfig, training_split_size
-
-    values = {**_read_config(args.config), **_image_overrides(args), "dataset": args.dataset}
-    values.pop("train_subset", None)
-    available = training_split_size(ImageConfig(**values))
-    return args.train_subset if args.train_subset < available else None
-
-
-def _reproduce_images(args) -> int:
-    import time
-
-    from .experiments import images
-
-    if args.epochs is not None and args.min_steps is None:
-        args.min_steps = 0  # an explicit --epochs pins the budget
-    subset_from_preset = args.train_subset is None
-    _apply_preset(args, IMAGE_PRESETS, ("config", "seeds", "width", "epochs", "min_steps", "train_subset"))
-    if subset_from_preset and args.train_subset is not None:
-        args.train_subset = _preset_subset(args)
-    _check_image_job(args, {**_read_config(args.config), **_image_overrides(args), "dataset": args.dataset})
-    start = time.perf_counter()
-    methods = args.methods or tuple(images.METHODS)
-    csv_path = images.run(
-        args.out,
-        dataset=args.dataset,
-        methods=methods,
-        seeds=args.seeds,
-        preset=args.config,
-        overrides=_image_overrides(args),
-    )
-    table, png = images.write_report(csv_path)
-    print(table.read_text())
-    print(f"{time.perf_counter() - start:.0f} s; written: {csv_path}, {table}, {png}")
-    return 0
 
 
 class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """``--help`` states every option's default: ``(default: X)`` is appended unless the help text already says
-    it (or the option is required); a switch's default reads ``off``."""
+    it (or the option is required); a switch's default reads ``off``. A help text may be made lazily
+    (:class:`_Lazy`)."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
-        text = action.help or ""
+        text = "" if action.help is None else str(action.help)
         if (
             not action.option_strings
             or action.required
@@ -501,9 +232,9 @@ class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return f"{text} (default: {shown})".strip()
 
     def _format_action(self, action: argparse.Action) -> str:
-        if action.help is None and action.option_strings and not action.required:
+        if action.option_strings and not action.required and (action.help is None or isinstance(action.help, _Lazy)):
             action = copy.copy(action)  # an option without help text still shows its default
-            action.help = ""
+            action.help = "" if action.help is None else str(action.help)
             action.help = self._get_help_string(action)
         return super()._format_action(action)
 
@@ -532,7 +263,85 @@ class _Version(argparse.Action):
         parser.exit()
 
 
+# ------------------------------------------------------------------------------------ the commands
+
+
+def _demo(args, overrides: dict, sources: dict) -> int:
+    from .experiments import demo
+
+    print(demo.main(demo.configure(overrides, sources=sources), args.out, progress=not args.quiet, sources=sources))
+    return 0
+
+
+def _diagnose(args, overrides: dict, sources: dict) -> int:
+    from .experiments import diagnose
+
+    if args.setting:
+        overrides["settings"] = {name: h for s in args.setting for name, h in s.items()}
+    result, csv_path = diagnose.main(diagnose.configure(overrides, sources=sources), args.out, progress=not args.quiet)
+    print(result.title())
+    print(result.table())
+    if csv_path is not None:
+        print(f"written: {csv_path}")
+    return 0
+
+
+def _train(args, overrides: dict, sources: dict) -> int:
+    import json
+
+    from .experiments import train
+
+    config = train.configure(args.config, overrides, sources=sources)
+    metrics = train.main(config, args.out, encoder=args.encoder, sources=sources)
+    if metrics:
+        print(json.dumps(metrics, indent=1))
+        print(f"written: {args.out}/metrics.json")
+    return 0
+
+
+def _reproduce_graphs(args, overrides: dict, sources: dict) -> int:
+    import time
+
+    from .experiments import graphs
+
+    start = time.perf_counter()
+    csv_path, table, png = graphs.main(
+        graphs.configure(args.preset, overrides, sources=sources), args.out, sources=sources
+    )
+    print(table.read_text())
+    print(f"{time.perf_counter() - start:.0f} s; written: {csv_path}, {table}, {png}")
+    return 0
+
+
+def _reproduce_images(args, overrides: dict, sources: dict) -> int:
+    import time
+
+    from .experiments import images
+
+    start = time.perf_counter()
+    csv_path, table, png = images.main(
+        images.configure(args.preset, overrides, sources=sources), args.out, sources=sources
+    )
+    print(table.read_text())
+    print(f"{time.perf_counter() - start:.0f} s; written: {csv_path}, {table}, {png}")
+    return 0
+
+
+def _reproduce_figures(args, overrides: dict, sources: dict) -> int:
+    from .experiments import figures
+
+    config = figures.configure(args.preset, overrides, sources=sources)
+    fig4 = figures.main(config, args.out, progress=not args.quiet, sources=sources)
+    print((fig4.parent / "table.md").read_text())
+    print(
+        f"written: {fig4}, {fig4.parent / 'figure5_losses.png'}, {fig4.parent / 'table.md'}, "
+        f"{fig4.parent / 'results.csv'}, {fig4.parent / 'diagnostics.csv'}"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    from .config import preset_names
     from .losses.registry import METHODS, TABLE_METHODS
 
     parser = _Parser(prog="hscl", description="Supervised contrastive learning with hard negatives")
@@ -544,15 +353,16 @@ def main(argv: list[str] | None = None) -> int:
         description="Pre-train UCL, H-UCL, SCL and H-SCL (beta) in both configurations (view and label positives) "
         "on scikit-learn's digits (MLP, three seeds) and the bundled MUTAG (GIN), next to the untrained encoder and "
         "raw pixels as controls; print a comparison table with seed-paired verdicts, and write accuracy bars and "
-        "the per-epoch Assumption 1 / asymptotic-loss figures to OUT.",
+        "the per-epoch Assumption 1 / asymptotic-loss figures to OUT (and OUT/config.json, the configuration).",
     )
     demo.add_argument("--out", default="hscl-demo", help="output folder (default ./hscl-demo)")
-    demo.add_argument("--digits-epochs", type=int, default=30, help="pre-training epochs on digits (default 30)")
-    demo.add_argument("--graph-epochs", type=int, default=10, help="pre-training epochs on MUTAG (default 10)")
-    demo.add_argument(
-        "--seeds", nargs="+", type=int, default=[0, 1, 2], help="digits seeds (default 0 1 2); MUTAG runs the first"
-    )
+    _key(demo, "--digits-epochs", "digits_epochs", type=int, default=30, help="pre-training epochs on digits")
+    _key(demo, "--graph-epochs", "graph_epochs", type=int, default=10, help="pre-training epochs on MUTAG")
+    seeds = "digits seeds (default 0 1 2); MUTAG runs the first"
+    _key(demo, "--seeds", "seeds", nargs="+", type=int, help=seeds)
+    _add_set(demo, "temperature=0.5")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
+    _finish(demo)
 
     diag = sub.add_parser(
         "diagnose",
@@ -562,45 +372,50 @@ def main(argv: list[str] | None = None) -> int:
         "and report, per hardening setting, the four asymptotic losses and the fraction of anchors satisfying "
         "Assumption 1, with the whole data set as reference set (docs/math.md section 4).",
     )
-    diag.add_argument(
+    _key(
+        diag,
         "--checkpoint",
+        "checkpoint",
         required=True,
         help="an hscl train output folder or its checkpoints/last.ckpt (ResNet), or a model saved with "
         "hscl.checkpoint.save_model (MLP, GIN, ResNet)",
     )
-    diag.add_argument(
+    _key(
+        diag,
         "--data",
-        default=None,
+        "data",
         help="default: the data set the checkpoint records (digits for an MLP that records none). "
         "MLP: digits or a .npz file with arrays x and y; ResNet: an image data set name or path "
         "(folder, archive), its training split; GIN: a TU data set name or folder of raw files",
     )
-    diag.add_argument(
-        "--data-root", default=None, help="where named data sets live (default: the checkpoint's, then hscl's defaults)"
-    )
-    diag.add_argument(
-        "--samples", type=int, default=None, help="diagnose a random N of the samples (seeded by --seed; default: all)"
-    )
+    roots = "where named data sets live (default: the checkpoint's, then hscl's defaults)"
+    _key(diag, "--data-root", "data_root", help=roots)
+    samples = "diagnose a random N of the samples (seeded by --seed; default: all)"
+    _key(diag, "--samples", "samples", type=int, help=samples)
     diag.add_argument(
         "--setting",
         type=parse_setting,
         action="append",
         help="paper (default: tau=e^-0.5, tau=e^-0.1, beta=1, beta=2), beta=B, tau=T or tau=e^X; repeatable",
     )
-    diag.add_argument("--temperature", type=float, default=None, help="default: the checkpoint's")
-    diag.add_argument("--chunk-size", type=int, default=None, help="anchors per chunk (default: ~1 GiB of memory)")
-    diag.add_argument("--noise", type=float, default=None, help="augmentation noise (default: the checkpoint's)")
-    diag.add_argument("--drop", type=float, default=None, help="augmentation dropout (default: the checkpoint's)")
-    diag.add_argument("--seed", type=int, default=0, help="seed of the augmentation (and of --samples)")
-    diag.add_argument(
+    _key(diag, "--temperature", "temperature", type=float, help="default: the checkpoint's")
+    _key(diag, "--chunk-size", "chunk_size", type=int, help="anchors per chunk (default: ~1 GiB of memory)")
+    _key(diag, "--noise", "noise", type=float, help="augmentation noise (default: the checkpoint's)")
+    _key(diag, "--drop", "drop", type=float, help="augmentation dropout (default: the checkpoint's)")
+    _key(diag, "--seed", "seed", type=int, default=0, help="seed of the augmentation (and of --samples)")
+    _key(
+        diag,
         "--allow-factory",
-        default=None,
+        "allow_factory",
         metavar="PACKAGE.MODULE:FACTORY",
         help="rebuild your own encoder by importing this factory, the one the checkpoint names (runs "
         "that code: only for checkpoints you trust) (default: none, a checkpoint that names a factory is refused)",
     )
+    _add_set(diag, "batch_size=512")
     diag.add_argument("--out", default=None, help="also write OUT/diagnose.csv (default: none, print the table only)")
     diag.add_argument("--quiet", action="store_true", help="no progress bars")
+    _finish(diag)
+
     rep = sub.add_parser("reproduce", help="the paper's experiments, one resumable command each")
     rep_sub = rep.add_subparsers(dest="experiment", required=True)
     graphs = rep_sub.add_parser(
@@ -610,56 +425,45 @@ def main(argv: list[str] | None = None) -> int:
         "a linear SVM on frozen features (C by inner CV), beside three controls through the same folds (the "
         "untrained GIN, WL subtree features, the GIN trained with cross-entropy) and UCL pre-trained on all graphs. "
         "Writes OUT/results.csv (resumable; a resume with other settings is refused), OUT/settings.json, "
-        "OUT/table.md (with paired verdicts), OUT/accuracy.png and OUT/paired.png.",
+        "OUT/config.json (the resolved configuration), OUT/table.md (with paired verdicts), OUT/accuracy.png and "
+        "OUT/paired.png.",
     )
-    graphs.add_argument("--datasets", nargs="+", default=None, help="names or folders of TU raw files (default: all 8)")
-    graphs.add_argument(
+    command = "reproduce-graphs"
+    _key(graphs, "--datasets", "datasets", nargs="+", help="names or folders of TU raw files (default: all 8)")
+    _key(
+        graphs,
         "--methods",
+        "methods",
         nargs="+",
-        default=None,
         metavar="NAME",
         help="registry methods (ucl hucl scl hscl-tau hscl-beta scl-labels hscl-tau-labels "
         "hscl-beta-labels supcon), controls (untrained wl supervised), ucl-transductive and the secondary "
         "sweeps hscl-sweep hscl-labels-sweep (beta or tau chosen per fold on an inner 80/20 split of the training "
         "folds; 7 pre-trainings a row); default: the controls, the primary methods and ucl-transductive",
     )
-    graphs.add_argument(
-        "--preset",
-        choices=["cpu", "paper"],
-        default=None,
-        help="; ".join(
-            f"{name}{' (default)' if name == 'cpu' else ''}: at least {p['min_steps']:,} optimizer steps and "
-            f"{p['min_epochs']} epochs, seeds {_shown(p['seeds'])}"
-            for name, p in GRAPH_PRESETS.items()
-        )
-        + "; flags given explicitly win",
-    )
-    graphs.add_argument(
-        "--seeds", nargs="+", type=int, default=None, help=f"seeds {_preset_default(GRAPH_PRESETS, 'seeds')}"
-    )
-    graphs.add_argument(
-        "--min-steps",
-        type=int,
-        default=None,
-        help="budget rule: at least this many optimizer steps per pre-training "
-        + _preset_default(GRAPH_PRESETS, "min_steps"),
-    )
-    graphs.add_argument(
-        "--min-epochs",
-        type=int,
-        default=None,
-        help=f"budget rule: at least this many epochs {_preset_default(GRAPH_PRESETS, 'min_epochs')}",
-    )
-    graphs.add_argument(
+
+    def budget(p: dict) -> str:
+        g = p["graph"]
+        return f"at least {g['min_steps']:,} optimizer steps and {g['min_epochs']} epochs, seeds {_shown(p['seeds'])}"
+
+    graphs.add_argument("--preset", default="cpu", help=_preset_help(command, budget))
+    _key(graphs, "--seeds", "seeds", nargs="+", type=int, help=_from_preset("seeds", command, "seeds"))
+    steps = "budget rule: at least this many optimizer steps per pre-training"
+    _key(graphs, "--min-steps", "graph.min_steps", type=int, help=_from_preset(steps, command, "graph.min_steps"))
+    epochs = "budget rule: at least this many epochs"
+    _key(graphs, "--min-epochs", "graph.min_epochs", type=int, help=_from_preset(epochs, command, "graph.min_epochs"))
+    _key(
+        graphs,
         "--epochs",
+        "graph.epochs",
         type=int,
-        default=None,
         help="a fixed number of epochs instead of the budget rule (default: none, the rule of --min-steps and "
         "--min-epochs)",
     )
-    graphs.add_argument(
+    _key(
+        graphs,
         "--encoder",
-        default=None,
+        "graph.encoder",
         metavar="PACKAGE.MODULE:FACTORY",
         help="your own encoder instead of the GIN, for every method and the untrained and supervised controls: a "
         "function called as FACTORY(in_features=F), F the data set's node feature size, after the same seeding as "
@@ -667,51 +471,49 @@ def main(argv: list[str] | None = None) -> int:
         "current folder is searched too); the projection head is built on D; recorded in OUT/settings.json "
         "(default: none, the GIN)",
     )
-    graphs.add_argument("--hidden", type=int, default=32, help="GIN hidden size (default 32)")
-    graphs.add_argument("--layers", type=int, default=3, help="GIN layers (default 3)")
-    graphs.add_argument("--batch-size", type=int, default=128)
-    graphs.add_argument("--lr", type=float, default=1e-3)
-    graphs.add_argument("--temperature", type=float, default=0.5)
-    graphs.add_argument("--views", type=int, default=2, help="augmented views per graph (default 2)")
-    graphs.add_argument(
-        "--svm-jobs",
-        type=int,
-        default=None,
-        help=f"processes for the SVM's C grid {_preset_default(GRAPH_PRESETS, 'svm_jobs')}",
+    _key(graphs, "--hidden", "graph.hidden", type=int, default=32, help="GIN hidden size")
+    _key(graphs, "--layers", "graph.layers", type=int, default=3, help="GIN layers")
+    _key(graphs, "--batch-size", "graph.batch_size", type=int, default=128)
+    _key(graphs, "--lr", "graph.lr", type=float, default=1e-3)
+    _key(graphs, "--temperature", "graph.temperature", type=float, default=0.5)
+    _key(graphs, "--views", "graph.views", type=int, default=2, help="augmented views per graph")
+    jobs = _from_preset("processes for the SVM's C grid", command, "graph.svm_jobs")
+    _key(graphs, "--svm-jobs", "graph.svm_jobs", type=int, help=jobs)
+    roots = "folder of <NAME>/ TU folders (default: $HSCL_TU_ROOT, ../shared/data/TU, ./data/TU; MUTAG is bundled)"
+    _key(graphs, "--data-root", "data_root", help=roots)
+    diagnostics = (
+        "record the Assumption 1 diagnostics every epoch for these data sets (those of --datasets; a preset's are "
+        "kept for the data sets of the run)"
     )
-    graphs.add_argument(
-        "--data-root",
-        default=None,
-        help="folder of <NAME>/ TU folders (default: $HSCL_TU_ROOT, ../shared/data/TU, ./data/TU; MUTAG is bundled)",
-    )
-    graphs.add_argument(
+    _key(
+        graphs,
         "--diagnostics",
+        "diagnostics",
         nargs="*",
-        default=None,
         metavar="NAME",
-        help="record the Assumption 1 diagnostics every epoch for these data sets (those of --datasets) "
-        + _preset_default(GRAPH_PRESETS, "diagnostics"),
+        help=_from_preset(diagnostics, command, "diagnostics"),
     )
+    _add_set(graphs, "graph.folds=5")
     graphs.add_argument("--out", required=True, help="output folder")
+    _finish(graphs, "--preset")
+
     tr = sub.add_parser(
         "train",
         help="pre-train an image encoder with one method and evaluate it (linear probe, kNN)",
         description="Pre-train a ResNet (or your own encoder, --encoder) with UCL, H-UCL, SCL, H-SCL or SupCon on an "
         "image data set (Lightning: CPU, GPU or DDP), then report a linear probe selected on a validation split held "
-        "out of train and a weighted kNN, on test. Writes OUT/metrics.json, OUT/config.json, logs and a checkpoint "
-        "at the end of every epoch; run again with the same OUT, also after a kill, it resumes from the last "
-        "finished epoch.",
+        "out of train and a weighted kNN, on test. Writes OUT/metrics.json, OUT/config.json (the resolved "
+        "configuration), logs and a checkpoint at the end of every epoch; run again with the same OUT, also after a "
+        "kill, it resumes from the last finished epoch.",
     )
-    tr.add_argument("--dataset", required=True, help="cifar10, cifar100, stl10, tiny-imagenet, digits, or a path")
-    tr.add_argument("--method", required=True, choices=list(METHODS), help="a method of the registry (hscl: hscl-beta)")
+    data = "cifar10, cifar100, stl10, tiny-imagenet, digits, or a path"
+    _key(tr, "--dataset", "dataset", required=True, help=data)
+    methods = "a method of the registry (hscl: hscl-beta)"
+    _key(tr, "--method", "method", required=True, choices=list(METHODS), help=methods)
     hard = tr.add_mutually_exclusive_group()
-    hard.add_argument(
-        "--beta", type=float, default=None, help="exponential tilt (hucl, hscl; default: 1, unless --tau is given)"
-    )
-    hard.add_argument(
-        "--tau", type=float, default=None, help="threshold on e^s (hucl, hscl; default for hscl-tau: e^-0.5 = 0.607)"
-    )
-    tr.add_argument("--seed", type=int, default=None, help=f"seed of initialisation, batches and views {_FROM_CONFIG}")
+    _key(hard, "--beta", "beta", type=float, help="exponential tilt (hucl, hscl; default: 1, unless --tau is given)")
+    _key(hard, "--tau", "tau", type=float, help="threshold on e^s (hucl, hscl; default for hscl-tau: e^-0.5 = 0.607)")
+    _key(tr, "--seed", "seed", type=int, default=0, help="seed of initialisation, batches and views")
     tr.add_argument(
         "--encoder",
         default=None,
@@ -720,36 +522,68 @@ def main(argv: list[str] | None = None) -> int:
         "mapping images [N, 3, H, W] to [N, D] (imported, never evaluated; the current folder is searched too); "
         "the projection head is built on D (default: the --config preset's ResNet)",
     )
+    tr.add_argument(
+        "--config",
+        default="cpu",
+        help=f"the preset: a name of configs/train/ ({', '.join(preset_names('train'))}) or a YAML file of the "
+        "same keys; flags and --set win",
+    )
+    _add_set(tr, "weight_decay=1e-4")
     _add_image_flags(tr)
+    _finish(tr, "--config")
+
     images = rep_sub.add_parser(
         "images",
         help="image benchmark: the 9 methods and 2 controls x seeds, each an `hscl train` job, in one table",
         description="Run `hscl train` for UCL, H-UCL, SCL, H-SCL (tau, beta; view and label positives) and SupCon "
         "and each seed on one image data set, beside two controls through the same splits (the same encoder "
         "untrained, the same linear probe on raw pixels), and collect the linear probe and kNN accuracies with "
-        "seed-paired verdicts. Writes OUT/settings.json (a resume with other settings is refused), "
-        "OUT/runs/<method>-seed<S>/, OUT/results.csv (resumable: finished jobs are skipped, a killed job resumes "
-        "from its checkpoint), OUT/table.md and OUT/accuracy.png.",
+        "seed-paired verdicts. Writes OUT/settings.json (a resume with other settings is refused), OUT/config.json "
+        "(the resolved configuration), OUT/runs/<method>-seed<S>/, OUT/results.csv (resumable: finished jobs are "
+        "skipped, a killed job resumes from its checkpoint), OUT/table.md and OUT/accuracy.png.",
     )
-    images.add_argument("--dataset", required=True, help="cifar10, cifar100, stl10, tiny-imagenet, digits, or a path")
-    images.add_argument("--methods", nargs="+", default=None, help=f"default: all nine ({' '.join(TABLE_METHODS)})")
-    cpu, paper = IMAGE_PRESETS["cpu"], IMAGE_PRESETS["paper"]
-    images.add_argument(
-        "--preset",
-        choices=["cpu", "paper"],
-        default=None,
-        help=f"cpu (default): the CPU comparison (width-{cpu['width']} ResNet-18, at most {cpu['train_subset']:,} "
-        f"training images, at least {cpu['min_steps']} optimizer steps, seeds {_shown(cpu['seeds'])}); paper: the "
-        f"authors' settings, seeds {_shown(paper['seeds'])}; explicit flags win",
-    )
-    images.add_argument(
-        "--seeds", nargs="+", type=int, default=None, help=f"seeds {_preset_default(IMAGE_PRESETS, 'seeds')}"
+    command = "reproduce-images"
+    _key(images, "--dataset", "image.dataset", required=True, help=data)
+    _key(images, "--methods", "methods", nargs="+", help=f"default: all nine ({' '.join(TABLE_METHODS)})")
+
+    def described(p: dict) -> str:
+        cap = [f"at most {p['train_subset_cap']:,} training images"] if p.get("train_subset_cap") else []
+        image = [f"{k} {_shown(v)}" for k, v in (p.get("image") or {}).items()]
+        return ", ".join([f"the {p['config']} train preset", *image, *cap, f"seeds {_shown(p['seeds'])}"])
+
+    images.add_argument("--preset", default="cpu", help=_preset_help(command, described))
+    train_presets = ", ".join(preset_names("train"))
+    fills = f"the train preset whose values fill the job settings: a name of configs/train/ ({train_presets}) or a file"
+    _key(images, "--config", "config", help=_from_preset(fills, command, "config"))
+    _key(images, "--seeds", "seeds", nargs="+", type=int, help=_from_preset("seeds", command, "seeds"))
+    _add_set(images, "image.weight_decay=1e-4")
+    from_config = "the --config preset's"
+    subset = (
+        "pre-train and probe on exactly N class-balanced training images; a preset's N is a cap, at most N (all of "
+        "them when the training split holds no more)"
     )
     _add_image_flags(
         images,
-        config_default=None,
-        defaults={f: _preset_default(IMAGE_PRESETS, f) for f in ("width", "epochs", "min_steps", "train_subset")},
+        "image.",
+        {
+            "width": _from_preset("ResNet width (64: the standard ResNet)", command, "image.width", from_config),
+            "epochs": _from_preset(
+                "pre-training epochs; given alone, it pins the budget (--min-steps 0)",
+                command,
+                "image.epochs",
+                from_config,
+            ),
+            "min_steps": _from_preset(
+                "budget rule: epochs = max(epochs, ceil(min_steps / steps per epoch))",
+                command,
+                "image.min_steps",
+                from_config,
+            ),
+            "train_subset": _from_preset(subset, command, "train_subset_cap"),
+        },
     )
+    _finish(images, "--preset")
+
     figures = rep_sub.add_parser(
         "figures",
         help="the paper's Figures 4 and 5: Assumption 1 fractions and the four asymptotic losses per epoch",
@@ -758,21 +592,26 @@ def main(argv: list[str] | None = None) -> int:
         "run and two controls (the untrained encoder, raw pixels) with the same linear probe. Preset cpu: an "
         "MLP on digits (minutes, no download). Preset paper: the authors' ResNet-50 settings on CIFAR-100 (a GPU "
         "job). Writes OUT/figure4_assumption.png, OUT/figure5_losses.png, OUT/table.md, OUT/results.csv, "
-        "OUT/diagnostics.csv, OUT/settings.json.",
+        "OUT/diagnostics.csv, OUT/settings.json, OUT/config.json.",
     )
-    figures.add_argument("--preset", choices=["cpu", "paper"], default="cpu")
-    figures.add_argument(
-        "--methods", nargs="+", default=None, help=f"training methods (default: all nine: {' '.join(TABLE_METHODS)})"
-    )
-    figures.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    figures.add_argument("--epochs", type=int, default=None, help="default: 30 (cpu), 200 (paper)")
-    figures.add_argument("--dataset", default="cifar100", help="paper preset: the image data set (default cifar100)")
-    figures.add_argument(
-        "--data-root", default=None, help="where named data sets live (paper preset; default: the hscl cache)"
-    )
-    figures.add_argument("--download", action="store_true")
+    command = "reproduce-figures"
+
+    def recipe(p: dict) -> str:
+        return f"{p['recipe']} recipe, {p['epochs']} epochs, seeds {_shown(p['seeds'])}"
+
+    figures.add_argument("--preset", default="cpu", help=_preset_help(command, recipe))
+    methods = f"training methods (default: all nine: {' '.join(TABLE_METHODS)})"
+    _key(figures, "--methods", "methods", nargs="+", help=methods)
+    _key(figures, "--seeds", "seeds", nargs="+", type=int, help=_from_preset("seeds", command, "seeds"))
+    _key(figures, "--epochs", "epochs", type=int, help=_from_preset("epochs", command, "epochs"))
+    _key(figures, "--dataset", "dataset", default="cifar100", help="paper preset: the image data set")
+    roots = "where named data sets live (paper preset; default: the hscl cache)"
+    _key(figures, "--data-root", "data_root", help=roots)
+    _key(figures, "--download", "download", nargs=0, const=True, default=False, help=_DOWNLOAD)
+    _add_set(figures, "epochs=10")
     figures.add_argument("--quiet", action="store_true", help="no progress bars")
     figures.add_argument("--out", required=True, help="output folder")
+    _finish(figures, "--preset")
     args = parser.parse_args(argv)
 
     if args.command == "reproduce":
@@ -787,8 +626,7 @@ def main(argv: list[str] | None = None) -> int:
     extras = {"reproduce graphs": ("graphs",), "demo": ("all",), "diagnose": ("images", "graphs")}
     try:
         require("this command", *extras.get(command, ("images",)))  # train, reproduce images/figures
-        _preflight(args)
-        return handler(args)
+        return handler(args, *_overrides(args))
     except (ValueError, FileNotFoundError, PermissionError, MissingExtraError) as err:
         print(f"hscl {command}: error: {err}", file=sys.stderr)
         return 2

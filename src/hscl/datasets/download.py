@@ -15,6 +15,8 @@ import tempfile
 import urllib.request
 import zipfile
 import zlib
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from .._io import file_digest
@@ -127,6 +129,21 @@ class _Budget:
                     )
                 dst.write(block)
 
+    def write_members(self, dest: Path, members: list[tuple[str, bool, Callable]]) -> list[Path]:
+        """Extract ``(name, is_folder, open_member)`` members into ``dest``: their names checked together
+        (:func:`_check_members`), folders made, each file copied within the limit (:meth:`copy`). Returns the files
+        written."""
+        targets = _check_members(self.where, [(name, is_folder) for name, is_folder, _ in members], dest)
+        out = []
+        for (name, is_folder, open_member), target in zip(members, targets, strict=True):
+            if is_folder:
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self.copy(open_member, target, name)
+            out.append(target)
+        return out
+
 
 def safe_extract_zip(
     archive: zipfile.ZipFile,
@@ -146,16 +163,7 @@ def safe_extract_zip(
     for info in infos:
         if (info.external_attr >> 16) & 0o170000 == 0o120000:
             raise ValueError(f"unsafe member in archive: {info.filename!r} is a symbolic link")
-    targets = _check_members(where, [(info.filename, info.is_dir()) for info in infos], dest)
-    out = []
-    for info, target in zip(infos, targets, strict=True):
-        if info.is_dir():
-            target.mkdir(parents=True, exist_ok=True)
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        budget.copy(lambda info=info: archive.open(info), target, info.filename)
-        out.append(target)
-    return out
+    return budget.write_members(dest, [(i.filename, i.is_dir(), partial(archive.open, i)) for i in infos])
 
 
 def safe_extract_tar(
@@ -183,16 +191,7 @@ def safe_extract_tar(
         _inside(dest, m.name)
         if not (m.isfile() or m.isdir()):
             raise ValueError(f"unsafe member in archive: {m.name!r} is not a regular file or folder")
-    targets = _check_members(where, [(m.name, m.isdir()) for m in members], dest)
-    out = []
-    for m, target in zip(members, targets, strict=True):
-        if m.isdir():
-            target.mkdir(parents=True, exist_ok=True)
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        budget.copy(lambda m=m: archive.extractfile(m), target, m.name)
-        out.append(target)
-    return out
+    return budget.write_members(dest, [(m.name, m.isdir(), partial(archive.extractfile, m)) for m in members])
 
 
 def extract_archive(

@@ -35,161 +35,35 @@ from .._validation import check_int
 require(__name__, "images")  # before the imports below: name the extra, not a missing module
 
 import csv
-import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from .._eval import eval_mode
-from .._io import atomic_write_text, write_csv_atomic
+from .._io import atomic_write_text, check_output_folder, write_csv_atomic
 from .._plot import ASYMPTOTIC_LABEL, epoch_axis, legend_outside, math_text, pyplot, save_png
 from ..diagnostics.asymptotic import LOSS_NAMES, PAPER_SETTINGS
-from ..losses.registry import DEFAULT_BETA, DEFAULT_TAU, TABLE_METHODS, make_loss
+from ..losses.registry import DEFAULT_BETA, DEFAULT_TAU, TABLE_METHODS
 from ..losses.registry import METHODS as LOSS_METHODS
-from ._common import bind_settings, check_fingerprints, read_rows
+from ..training.runs import bind_settings, check_fingerprints, read_rows
+from ..training.vectors import DIGITS, digits_controls, digits_split, train_digits
 from .images import CONTROLS, comparison_tables
 
-__all__ = ["CONTROLS", "DIGITS", "METHODS", "PRESETS", "digits_controls", "digits_split", "run", "train_digits"]
+__all__ = ["CONTROLS", "METHODS", "PRESETS", "FigureRun", "configure", "main", "run"]
 
 METHODS = TABLE_METHODS
 PRESETS = ("cpu", "paper")
 
-#: The digits recipe of the cpu preset (and of ``hscl demo``): MLP encoder, feature-noise/dropout views, Adam.
-DIGITS = {
-    "noise": 0.1,
-    "drop": 0.2,
-    "lr": 1e-3,
-    "weight_decay": 1e-6,
-    "batch_size": 256,
-    "record_every": 5,
-    "knn_k": 200,
-    "test_fraction": 0.25,
-    "val_fraction": 0.2,
-}
-
 RESULT_COLUMNS = ("method", "seed", "linear_top1", "knn_top1", "linear_val_top1", "epochs", "fingerprint")
 
 
-def _digits_encoder(seed: int, in_features: int):
-    """The MLP every digits run starts from: its initialisation depends on the seed alone (never the method)."""
-    from ..models import MLPEncoder
-
-    torch.manual_seed(seed)
-    return MLPEncoder(in_features)
-
-
-def _probe(feats: np.ndarray, split: dict) -> dict:
-    """The linear probe (C on validation, reported on test) and the weighted kNN on test, of [N, d] features."""
-    from ..evaluation.knn import knn_accuracy
-    from ..evaluation.linear import linear_probe
-
-    y, tr, va, te = split["y"], split["train"], split["val"], split["test"]
-    probe = linear_probe(feats[tr], y[tr].numpy(), feats[va], y[va].numpy(), feats[te], y[te].numpy())
-    f = torch.as_tensor(feats, dtype=torch.float32)
-    knn = knn_accuracy(f[tr], y[tr], f[te], y[te], k=DIGITS["knn_k"])
-    return {"linear_top1": probe["linear_top1"], "linear_val_top1": probe["val_top1"], "knn_top1": knn}
-
-
-def digits_controls(split: dict, seed: int) -> dict[str, dict]:
-    """The two controls of one seed on its digits split, through the probe of :func:`train_digits`: the same MLP
-    untrained (the initialisation every method of that seed starts from) and the raw 64 features."""
-    x = split["x"]
-    model = _digits_encoder(seed, x.shape[1])
-    with eval_mode(model):
-        untrained = model.features(x).numpy()
-    return {
-        "untrained": {**_probe(untrained, split), "epochs": 0},
-        "raw-pixels": {**_probe(x.numpy(), split), "epochs": 0},
-    }
-
-
-def train_digits(
-    method: str, folder: Path, split: dict, *, epochs: int, seed: int, temperature: float, diagnostics: bool = True
-) -> dict:
-    """Pre-train on the digits training split with ``method``; record diagnostics (unless ``diagnostics`` is
-    False); probe. Returns the result (also ``folder/result.json``, read back when the settings match).
-
-    Pairing: the initialisation (:func:`_digits_encoder`), the augmentation stream (a generator seeded with
-    ``seed + 1``) and the batch order (``seed + 2``) depend on the seed alone, never on the method."""
-    from ..diagnostics import DiagnosticsRecorder
-    from ..transforms import VectorAugment
-
-    done = folder / "result.json"
-    settings = dict(method=method, epochs=epochs, seed=seed, temperature=temperature, diagnostics=diagnostics)
-    if done.is_file():
-        result = json.loads(done.read_text())
-        if {k: result.get(k) for k in settings} == settings and "knn_top1" in result:
-            return result
-    x, y = split["x"], split["y"]
-    model = _digits_encoder(seed, x.shape[1])
-    augment = VectorAugment(
-        noise=DIGITS["noise"], drop=DIGITS["drop"], generator=torch.Generator().manual_seed(seed + 1)
-    )
-    loss_fn = make_loss(method, temperature)
-    supervised = LOSS_METHODS[method].supervised
-    opt = torch.optim.Adam(model.parameters(), lr=DIGITS["lr"], weight_decay=DIGITS["weight_decay"])
-    folder.mkdir(parents=True, exist_ok=True)
-    recorder = None
-    if diagnostics:
-        recorder = DiagnosticsRecorder(folder, temperature=temperature, title=f"(digits, trained with {method})")
-    probe_augment = VectorAugment(
-        noise=DIGITS["noise"], drop=DIGITS["drop"], generator=torch.Generator().manual_seed(12345)
-    )
-    # the probe's validation images are training images too (never the test ones)
-    pretrain = torch.cat([split["train"], split["val"]])
-    if recorder is not None:
-        recorder.record_model(0, model, (x[pretrain], y[pretrain]), augment=probe_augment, draw=False)
-    order = torch.Generator().manual_seed(seed + 2)
-    losses = []
-    for epoch in range(1, epochs + 1):
-        model.train()
-        total = 0.0
-        for idx in pretrain[torch.randperm(pretrain.numel(), generator=order)].split(DIGITS["batch_size"]):
-            if idx.numel() < 2:
-                continue
-            xb = x[idx]
-            loss = loss_fn(model(torch.stack([augment(xb), augment(xb)], dim=1)), y[idx] if supervised else None)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += loss.item() * idx.numel()
-        losses.append(total / pretrain.numel())
-        if recorder is not None and (epoch % DIGITS["record_every"] == 0 or epoch == epochs):
-            recorder.record_model(epoch, model, (x[pretrain], y[pretrain]), augment=probe_augment, draw=False)
-    if recorder is not None:
-        recorder.plot()
-    with eval_mode(model):
-        feats = model.features(x).numpy()
-    last = {r["setting"]: r for r in (recorder.rows if recorder else ()) if int(r["epoch"]) == epochs}
-    result = {
-        **settings,
-        **_probe(feats, split),
-        "final_train_loss": losses[-1],
-        "assumption_fraction": {k: float(v["assumption_fraction"]) for k, v in last.items()},
-        "hscl_le_hucl": {k: v["hscl_le_hucl"] == "True" for k, v in last.items()},
-    }
-    atomic_write_text(done, json.dumps(result, indent=1) + "\n")
-    return result
-
-
-def digits_split(seed: int) -> dict:
-    from ..datasets import load_digits
-    from ..datasets.image_readers import balanced_split
-
-    x, y = load_digits()
-    train_val, test = balanced_split(y.numpy(), DIGITS["test_fraction"], seed=seed)
-    train_pos, val_pos = balanced_split(y.numpy()[train_val], DIGITS["val_fraction"], seed=seed)
-    as_t = lambda a: torch.as_tensor(a, dtype=torch.long)  # noqa: E731
-    return {"x": x, "y": y, "train": as_t(train_val[train_pos]), "val": as_t(train_val[val_pos]), "test": as_t(test)}
-
-
 def _paper_config(method: str, seed: int, *, dataset: str, data_root, download: bool, epochs: int | None):
-    from ..training.images import ImageConfig, load_preset
+    from ..config import read_preset
+    from ..training.images import ImageConfig
 
     values = {
-        **load_preset("paper"),
+        **read_preset("train", "paper"),
         "dataset": dataset,
         "method": method,
         "seed": seed,
@@ -249,9 +123,12 @@ def run(
     data_root=None,
     download: bool = False,
     progress: bool = True,
+    resolved=None,
 ) -> Path:
     """Train with each method and seed while recording the diagnostics, score them and the two controls; write
-    the figures and the table (module doc). Returns the path of ``figure4_assumption.png``."""
+    the figures and the table (module doc). Returns the path of ``figure4_assumption.png``. ``resolved``: the
+    command's resolved configuration (a :class:`FigureRun`), written to ``OUT/config.json`` once ``OUT`` is bound
+    to the settings."""
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {PRESETS}, got {preset!r}")
     unknown = [m for m in methods if m not in METHODS]
@@ -267,6 +144,10 @@ def run(
     results_path = out / "results.csv"
     old = read_rows(results_path, RESULT_COLUMNS)
     fp = bind_settings(out, _settings(preset, epochs, **options))
+    if resolved is not None:
+        from ..config import save
+
+        save(resolved, out)
     check_fingerprints(old, fp, results_path)
     runs = [(m, int(s)) for s in seeds for m in (*CONTROLS, *methods)]
     bar = None
@@ -309,6 +190,52 @@ def run(
     write_csv_atomic(out / "diagnostics.csv", rows, list(rows[0]))
     write_csv_atomic(results_path, results, RESULT_COLUMNS)
     return _report(out, rows, results, methods, preset)
+
+
+#: The presets' folder under ``hscl/configs/`` (``cpu``, ``paper``).
+COMMAND = "reproduce-figures"
+
+
+@dataclass
+class FigureRun:
+    """``hscl reproduce figures``: the ``recipe`` (``cpu``: an MLP on digits; ``paper``: ``hscl train`` with the
+    authors' settings on ``dataset``), the methods and seeds, and the pre-training ``epochs`` (None: the recipe's,
+    30 or the paper train preset's). Its presets are ``hscl/configs/reproduce-figures/`` (:func:`configure`)."""
+
+    recipe: str = "cpu"  # one of PRESETS
+    methods: tuple[str, ...] = tuple(METHODS)
+    seeds: tuple[int, ...] = (0, 1, 2)
+    epochs: int | None = None
+    dataset: str = "cifar100"  # the paper recipe's image data set
+    data_root: str | None = None
+    download: bool = False
+
+
+def configure(preset: str | Path | None = "cpu", overrides: Mapping | None = None, *, sources=None) -> FigureRun:
+    """The :class:`FigureRun` of the ``preset`` (a name of ``configs/reproduce-figures/`` or a YAML file) updated by
+    ``overrides`` (``{key: value}``; :func:`hscl.config.resolve`). ``sources``: how the command line names each
+    key."""
+    from ..config import resolve
+
+    return resolve(FigureRun, COMMAND, preset, overrides, sources=sources)
+
+
+def main(config: FigureRun, out: str | Path, *, progress: bool = True, sources=None) -> Path:
+    """Run ``config`` into ``out`` (:func:`run`; ``OUT/config.json`` holds ``config``); return the path of
+    ``figure4_assumption.png``."""
+    check_output_folder(out, (sources or {}).get("out", "out"))
+    return run(
+        out,
+        preset=config.recipe,
+        methods=list(config.methods),
+        seeds=list(config.seeds),
+        epochs=config.epochs,
+        dataset=config.dataset,
+        data_root=config.data_root,
+        download=config.download,
+        progress=progress,
+        resolved=config,
+    )
 
 
 def _curves(rows, method: str, setting: str, key: str):

@@ -55,31 +55,24 @@ require(__name__, "graphs")  # before the imports below: name the extra, not a m
 import math
 import time
 import zlib
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from .._eval import eval_mode
-from .._io import atomic_write_text, write_csv_atomic
+from .._io import atomic_write_text, check_output_folder, write_csv_atomic
 from .._plot import bar_chart, dataset_name, paired_chart
 from ..datasets.tu import BENCHMARKS, load_tu
 from ..evaluation import svm_accuracy
 from ..evaluation.stats import corrected_resampled_ttest, mean_std
 from ..losses.registry import DEFAULT_BETA, DEFAULT_TAU, TABLE_METHODS, make_loss, table_methods
 from ..losses.registry import METHODS as LOSS_METHODS
-from ..models import GINEncoder, ProjectedEncoder, feature_dim_of, resolve_factory
+from ..models import GINEncoder, ProjectedEncoder, build_encoder, feature_dim_of, resolve_factory
 from ..training import embed_graphs, pretrain_graphs
-from ._common import (
-    Manifest,
-    bind_settings,
-    check_fingerprints,
-    load_results,
-    read_rows,
-    read_settings,
-)
+from ..training.runs import Manifest, bind_settings, check_fingerprints, load_results, read_rows, read_settings
 
 __all__ = [
     "COLUMNS",
@@ -89,7 +82,10 @@ __all__ = [
     "SWEEPS",
     "SWEEP_CANDIDATES",
     "GraphConfig",
+    "GraphRun",
+    "configure",
     "fold_indices",
+    "main",
     "paired_comparison",
     "run",
     "sweep_settings",
@@ -265,6 +261,24 @@ class GraphConfig:
         return settings
 
 
+#: The presets' folder under ``hscl/configs/`` (``cpu``, ``paper``).
+COMMAND = "reproduce-graphs"
+
+
+@dataclass(frozen=True)
+class GraphRun:
+    """``hscl reproduce graphs``: what runs (the data sets, entries, seeds; the data sets whose pre-trainings record
+    the diagnostics every epoch; where the TU folders live) and how (``graph``, the fingerprinted settings). Its
+    presets are ``hscl/configs/reproduce-graphs/`` (:func:`configure`)."""
+
+    datasets: tuple[str, ...] = BENCHMARKS  # names or folders of TU raw files
+    methods: tuple[str, ...] = (*CONTROLS, *PRIMARY, *EXTRAS)  # entries of ENTRIES
+    seeds: tuple[int, ...] = (0, 1, 2)
+    diagnostics: tuple[str, ...] = ()  # data sets of the run (a folder by its name too)
+    data_root: str | None = None  # folder of <NAME>/ TU folders (default: $HSCL_TU_ROOT, ../shared/data/TU, ...)
+    graph: GraphConfig = field(default_factory=GraphConfig)
+
+
 def sweep_settings() -> dict:
     """What a sweep row additionally depends on (added to the settings of a folder that holds sweep rows)."""
     return {
@@ -313,21 +327,15 @@ def _encoder(dataset, config: GraphConfig, seed: int) -> torch.nn.Module:
 
 
 def _build_own_encoder(factory: str, in_features: int) -> torch.nn.Module:
-    """``factory(in_features=in_features)``, checked to be an ``nn.Module``; a ``ValueError`` that says why not."""
-    make = resolve_factory(factory)
+    """``factory(in_features=in_features)``, checked to be an ``nn.Module`` (:func:`build_encoder`); a
+    ``ValueError`` that says why not."""
     try:
-        module = make(in_features=in_features)
+        return build_encoder(factory, in_features=in_features)
     except TypeError as err:
         raise ValueError(
             f"encoder factory {factory!r}: called as factory(in_features={in_features}) (the node feature size), "
             f"it raised TypeError: {err}"
         ) from err
-    if not isinstance(module, torch.nn.Module):
-        raise ValueError(
-            f"encoder factory {factory!r} returned a {type(module).__module__}.{type(module).__qualname__}, "
-            "not a torch.nn.Module"
-        )
-    return module
 
 
 def _example_batch(dataset):
@@ -413,9 +421,12 @@ def run(
     diagnostics: Sequence[str] = (),
     progress: bool = True,
     pretrain_fn=None,
+    resolved=None,
 ) -> Path:
     """Run every missing (data set, seed, fold, entry) row and return the CSV's path (see the module doc).
-    ``methods`` takes registry methods, controls and extras by name (``ENTRIES``)."""
+    ``methods`` takes registry methods, controls and extras by name (``ENTRIES``). ``resolved``: the command's
+    resolved configuration (a :class:`GraphRun`), written to ``OUT/config.json`` once ``OUT`` is bound to the
+    settings."""
     unknown = [m for m in methods if m not in ENTRIES]
     if unknown:
         raise ValueError(f"unknown method(s) {unknown}; known: {', '.join(ENTRIES)}")
@@ -437,6 +448,10 @@ def run(
     ):
         settings["sweep"] = sweep_settings()  # only then: a folder without sweeps keeps its fingerprint
     fp = bind_settings(out, settings)
+    if resolved is not None:
+        from ..config import save
+
+        save(resolved, out)
     check_fingerprints(rows, fp, csv_path)
     done = {(r["dataset"], r["method"], r["seed"], r["fold"]) for r in rows}
     pretrain_fn = pretrain_fn or _pretrain
@@ -608,6 +623,59 @@ def _diagnostics_hook(out: Path, dataset, method: str, config: GraphConfig):
         recorder.record_model(epoch + 1, model, data, augment=augment)
 
     return hook
+
+
+def _diagnostics_dataset(name: str, datasets: Sequence[str], sources: Mapping) -> str:
+    """The entry of ``datasets`` that a given diagnostics ``name`` means: the same text, or a folder named so."""
+    if name in datasets:
+        return name
+    folders = [d for d in datasets if Path(d).name == name]
+    if len(folders) == 1:
+        return folders[0]
+    raise ValueError(
+        f"{sources.get('diagnostics', 'diagnostics')} {name}: not a data set of this run "
+        f"({sources.get('datasets', 'datasets')} {' '.join(datasets)}); name one of them"
+    )
+
+
+def configure(preset: str | Path | None = "cpu", overrides: Mapping | None = None, *, sources=None) -> GraphRun:
+    """The :class:`GraphRun` of the ``preset`` (a name of ``configs/reproduce-graphs/`` or a YAML file) updated by
+    ``overrides`` (``{dotted key: value}``, e.g. ``{"seeds": [7], "graph.hidden": 64}``; :func:`hscl.config.resolve`).
+    Diagnostics given in ``overrides`` must each name a data set of the run (a folder by its name too); a
+    preset's are kept for the data sets of the run. ``sources``: how the command line names each key."""
+    from ..config import resolve
+
+    overrides, sources = dict(overrides or {}), dict(sources or {})
+    config = resolve(GraphRun, COMMAND, preset, overrides, sources=sources)
+    if "diagnostics" in overrides:  # given: each must name a data set of the run
+        diagnostics = tuple(_diagnostics_dataset(d, config.datasets, sources) for d in config.diagnostics)
+    else:  # the preset's: those of the run
+        diagnostics = tuple(d for d in config.diagnostics if d in config.datasets)
+    return replace(config, diagnostics=diagnostics)
+
+
+def main(config: GraphRun, out: str | Path, *, progress: bool = True, sources=None) -> tuple[Path, Path, Path]:
+    """Run ``config`` into ``out`` (:func:`run`; ``OUT/config.json`` holds ``config``) and write its report
+    (:func:`write_report`); return the paths of the CSV, ``table.md`` and ``accuracy.png``. Your own encoder's
+    factory (``graph.encoder``) may live in the current folder (imported, never evaluated)."""
+    from . import import_from_current_folder
+
+    check_output_folder(out, (sources or {}).get("out", "out"))
+    if config.graph.encoder is not None:
+        import_from_current_folder()
+    csv_path = run(
+        out,
+        datasets=list(config.datasets),
+        methods=list(config.methods),
+        seeds=list(config.seeds),
+        config=config.graph,
+        data_root=config.data_root,
+        diagnostics=list(config.diagnostics),
+        progress=progress,
+        resolved=config,
+    )
+    table, png = write_report(csv_path)
+    return csv_path, table, png
 
 
 # ---------------------------------------------------------------------------------------------------- report

@@ -36,18 +36,35 @@ import dataclasses
 import json
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
-from .._io import atomic_write_text, write_csv_atomic
+from .._io import atomic_write_text, check_output_folder, write_csv_atomic
 from .._plot import bar_chart, dataset_name, epoch_axis, legend_outside, paired_chart, pyplot, save_png
 from ..evaluation.stats import mean_std, seed_interval
 from ..losses.registry import DEFAULT_BETA, DEFAULT_TAU, TABLE_METHODS
 from ..losses.registry import METHODS as LOSS_METHODS
-from ._common import Manifest, bind_settings, check_fingerprints, load_results, read_rows
+from ..training.runs import Manifest, bind_settings, check_fingerprints, load_results, read_rows
 
-__all__ = ["COLUMNS", "CONTROLS", "METHODS", "PAIRS", "PUBLISHED", "comparison_tables", "run", "write_report"]
+if TYPE_CHECKING:
+    from ..training.images import ImageConfig
+
+__all__ = [
+    "COLUMNS",
+    "CONTROLS",
+    "METHODS",
+    "PAIRS",
+    "PUBLISHED",
+    "ImageRun",
+    "comparison_tables",
+    "configure",
+    "main",
+    "run",
+    "write_report",
+]
 
 COLUMNS = (
     "dataset",
@@ -129,11 +146,14 @@ def run(
     controls: bool = True,
     progress: bool = True,
     train_fn=None,
+    resolved=None,
 ) -> Path:
-    """Run every missing (method or control, seed) job on ``dataset`` with the ``preset`` (name or YAML file)
-    updated by ``overrides`` (``ImageConfig`` fields), and return the CSV's path. ``controls=False`` skips the
-    two controls (their rows are then missing from the table)."""
-    from ..training.images import ImageConfig, config_differences, load_preset, raw_pixel_probe, train_images
+    """Run every missing (method or control, seed) job on ``dataset`` with the ``train`` preset ``preset`` (name or
+    YAML file) updated by ``overrides`` (``ImageConfig`` fields), and return the CSV's path. ``controls=False``
+    skips the two controls (their rows are then missing from the table). ``resolved``: the command's resolved
+    configuration (an :class:`ImageRun`), written to ``OUT/config.json`` once ``OUT`` is bound to the settings."""
+    from ..config import read_preset, save
+    from ..training.images import ImageConfig, config_differences, raw_pixel_probe, train_images
 
     unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:
@@ -142,7 +162,7 @@ def run(
         raise ValueError("seeds must hold at least one seed")
     # every method pre-trains on the same labeled training images (an unlabeled split such as STL-10's would give
     # the unsupervised methods other batches and more steps, breaking the pairing)
-    base = {**load_preset(preset), **(overrides or {}), "dataset": dataset, "use_unlabeled": False}
+    base = {**read_preset("train", preset), **(overrides or {}), "dataset": dataset, "use_unlabeled": False}
     for key in ("method", "seed"):
         base.pop(key, None)
     template = ImageConfig(**base, method=_CONTROL_METHOD, seed=0).validate()
@@ -161,6 +181,8 @@ def run(
     csv_path = out / "results.csv"
     rows = read_rows(csv_path, COLUMNS)  # refuses a CSV of another layout before anything is bound
     fp = bind_settings(out, settings(template))
+    if resolved is not None:
+        save(resolved, out)
     check_fingerprints(rows, fp, csv_path)
     done = {(r["method"], r["seed"]) for r in rows if r["dataset"] == dataset}
     todo = [(m, s) for (m, s) in configs if (m, str(s)) not in done]
@@ -204,6 +226,88 @@ def run(
         write_csv_atomic(csv_path, rows, COLUMNS)
         manifest.tick(len(rows), len(configs))
     return csv_path
+
+
+#: The presets' folder under ``hscl/configs/`` (``cpu``, ``paper``).
+COMMAND = "reproduce-images"
+
+
+def _default_image() -> ImageConfig:
+    from ..training.images import ImageConfig
+
+    return ImageConfig()
+
+
+@dataclass
+class ImageRun:
+    """``hscl reproduce images``: the methods and seeds to run, and ``image``, the settings of every job (its
+    ``method`` and ``seed`` are each job's own, its ``dataset`` the run's). ``image`` starts from the ``train``
+    preset named by ``config`` (``configs/train/``, or a YAML file), then the run's preset
+    (``configs/reproduce-images/``), then the overrides. ``train_subset_cap``: a cap, "at most N" training images
+    (none when the training split holds no more), used when ``image.train_subset`` (exactly N) is not given."""
+
+    PRESET_SECTIONS: ClassVar[dict] = {"image": ("train", "config")}
+
+    methods: tuple[str, ...] = tuple(TABLE_METHODS)
+    seeds: tuple[int, ...] = (0, 1, 2)
+    config: str = "cpu"  # the train preset (a name or a YAML file) whose values fill the image section
+    train_subset_cap: int | None = None
+    image: ImageConfig = field(default_factory=_default_image)
+
+
+def configure(preset: str | Path | None = "cpu", overrides: Mapping | None = None, *, sources=None) -> ImageRun:
+    """The :class:`ImageRun` of the ``preset`` (a name of ``configs/reproduce-images/`` or a YAML file) updated by
+    ``overrides`` (``{dotted key: value}``, e.g. ``{"image.dataset": "cifar10", "image.width": 16}``;
+    :func:`hscl.config.resolve`). An explicit ``image.epochs`` without ``image.min_steps`` pins the budget
+    (``min_steps`` 0). The cap ``train_subset_cap`` becomes ``image.train_subset`` when that is not given (none
+    when the training split holds no more: the data are read). Checked here: the accelerator is available, the
+    subset is at least the number of classes. ``sources``: how the command line names each key."""
+    from ..config import resolve
+    from ..training import images
+    from .train import check_accelerator, check_train_subset, origin
+
+    overrides = dict(overrides or {})
+    if "image.epochs" in overrides and "image.min_steps" not in overrides:
+        overrides["image.min_steps"] = 0  # an explicit epochs pins the budget
+    config = resolve(ImageRun, COMMAND, preset, overrides, sources=sources)
+    image = config.image
+    if image.train_subset is None and config.train_subset_cap is not None:  # a cap: at most N
+        cap = config.train_subset_cap
+        image = replace(image, train_subset=cap if cap < images.training_split_size(image) else None)
+        config = replace(config, image=image)
+    label = f"{(sources or {}).get('config', 'config')} {config.config}"
+    check_accelerator(
+        image.accelerator,
+        image.devices,
+        origin("image.accelerator", overrides, sources, label),
+        origin("image.devices", overrides, sources, label),
+    )
+    check_train_subset(image, origin("image.train_subset", overrides, sources, label))
+    return config
+
+
+def main(config: ImageRun, out: str | Path, *, progress: bool = True, sources=None) -> tuple[Path, Path, Path]:
+    """Run ``config`` into ``out`` (:func:`run`; ``OUT/config.json`` holds ``config``) and write its report
+    (:func:`write_report`); return the paths of the CSV, ``table.md`` and ``accuracy.png``. Checked first:
+    ``out`` is a folder or can be created, and every checkpoint it would resume from loads with
+    ``torch.load(weights_only=True)``."""
+    from .train import check_resumable
+
+    check_output_folder(out, (sources or {}).get("out", "out"))
+    check_resumable(out)
+    skip = ("dataset", "method", "seed")  # the run's data set; each job's method and seed
+    csv_path = run(
+        out,
+        dataset=config.image.dataset,
+        methods=list(config.methods),
+        seeds=list(config.seeds),
+        preset=config.config,
+        overrides={k: v for k, v in dataclasses.asdict(config.image).items() if k not in skip},
+        progress=progress,
+        resolved=config,
+    )
+    table, png = write_report(csv_path)
+    return csv_path, table, png
 
 
 def _paired(a: Mapping, b: Mapping):

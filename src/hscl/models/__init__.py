@@ -2,7 +2,16 @@
 for evaluation from ``features``. ``build_model({"name": ..., "kwargs": {...}})`` rebuilds one from its spec;
 :class:`ProjectedEncoder` puts the projection head on your own encoder."""
 
-from .custom import ProjectedEncoder, build_encoder, feature_dim_of, resolve_factory
+from .custom import (
+    ProjectedEncoder,
+    build_encoder,
+    encoder_argument,
+    feature_dim_of,
+    projected_encoder,
+    projection_head,
+    qualified_name,
+    resolve_factory,
+)
 from .gin import GINEncoder
 from .mlp import MLPEncoder
 from .resnet import ResNetEncoder
@@ -17,7 +26,11 @@ __all__ = [
     "ResNetEncoder",
     "build_encoder",
     "build_model",
+    "encoder_argument",
     "feature_dim_of",
+    "projected_encoder",
+    "projection_head",
+    "qualified_name",
     "resolve_factory",
 ]
 

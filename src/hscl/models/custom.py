@@ -6,6 +6,10 @@ An encoder given as a factory string ``"package.module:function"`` (``hscl train
 recorded in the model's ``spec`` so that :func:`hscl.checkpoint.load_model` rebuilds it the same way. (The graph
 benchmarks, ``hscl reproduce graphs --encoder``, call a graph factory with the keyword ``in_features``, the node
 feature size of each data set.)
+
+The loops that take your encoder (``train_images``, ``train_graph_encoder``) check the argument with
+:func:`encoder_argument` (as :class:`ProjectedEncoder` checks its ``backbone``) and build the model with
+:func:`projected_encoder`; the head is :func:`projection_head`, the one :class:`~hscl.models.ResNetEncoder` has.
 """
 
 from __future__ import annotations
@@ -20,7 +24,16 @@ from torch import Tensor, nn
 from .._eval import eval_mode
 from .._validation import check_int
 
-__all__ = ["ProjectedEncoder", "build_encoder", "feature_dim_of", "resolve_factory"]
+__all__ = [
+    "ProjectedEncoder",
+    "build_encoder",
+    "encoder_argument",
+    "feature_dim_of",
+    "projected_encoder",
+    "projection_head",
+    "qualified_name",
+    "resolve_factory",
+]
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 _FACTORY = re.compile(rf"({_NAME}(?:\.{_NAME})*):({_NAME}(?:\.{_NAME})*)")
@@ -45,15 +58,28 @@ def resolve_factory(text: str) -> Callable[[], nn.Module]:
     return obj
 
 
-def build_encoder(factory: str) -> nn.Module:
-    """``resolve_factory(factory)()``, checked to be an ``nn.Module``."""
-    module = resolve_factory(factory)()
+def build_encoder(factory: str, **kwargs) -> nn.Module:
+    """``resolve_factory(factory)(**kwargs)`` (no arguments by default), checked to be an ``nn.Module``."""
+    module = resolve_factory(factory)(**kwargs)
     if not isinstance(module, nn.Module):
-        raise ValueError(
-            f"encoder factory {factory!r} returned a {type(module).__module__}.{type(module).__qualname__}, "
-            "not a torch.nn.Module"
-        )
+        raise ValueError(f"encoder factory {factory!r} returned a {qualified_name(module)}, not a torch.nn.Module")
     return module
+
+
+def encoder_argument(encoder, name: str = "encoder", *, optional: bool = True) -> tuple[nn.Module | None, str | None]:
+    """Check a user's encoder argument ``name``: an ``nn.Module``, a factory string ``"package.module:function"``,
+    or (when ``optional``) ``None`` for the package's own network. Returns ``(module, factory)``: the module given
+    (else ``None``) and the factory string stripped (else ``None``). A factory is resolved here but not called, so
+    that a missing module or attribute is reported (a ``ValueError``, see :func:`resolve_factory`) before any
+    work; anything else is a ``ValueError`` naming the argument."""
+    if encoder is None and optional:
+        return None, None
+    if isinstance(encoder, str):
+        resolve_factory(encoder)
+        return None, encoder.strip()
+    if not isinstance(encoder, nn.Module):
+        raise ValueError(f"{name} must be a torch.nn.Module or 'package.module:factory', got {type(encoder).__name__}")
+    return encoder, None
 
 
 def _flat(h, who: str) -> Tensor:
@@ -75,13 +101,27 @@ def feature_dim_of(backbone: nn.Module, example) -> int:
     return int(h.shape[1])
 
 
-def _describe(module: nn.Module) -> str:
-    return f"{type(module).__module__}.{type(module).__qualname__}"
+def qualified_name(obj) -> str:
+    """``"module.QualifiedName"`` of the class of ``obj``: how records and errors name an encoder."""
+    return f"{type(obj).__module__}.{type(obj).__qualname__}"
+
+
+def projection_head(in_features: int, hidden: int, projection: int) -> nn.Sequential:
+    """The projection head ``Linear(in_features, hidden, bias=False)`` - ``BatchNorm1d(hidden)`` - ReLU -
+    ``Linear(hidden, projection)`` (docs/math.md section 6), as one ``nn.Sequential``: its state-dict keys are
+    ``0.weight``, ``1.*`` (the BatchNorm) and ``3.weight``, ``3.bias``, initialised in that order."""
+    return nn.Sequential(
+        nn.Linear(in_features, hidden, bias=False),
+        nn.BatchNorm1d(hidden),
+        nn.ReLU(inplace=True),
+        nn.Linear(hidden, projection),
+    )
 
 
 class ProjectedEncoder(nn.Module):
     """``h = backbone(x)`` (flattened to ``[N, D]``), ``z = head(h)`` with the head ``Linear(D, hidden)`` -
-    BatchNorm - ReLU - ``Linear(hidden, projection)`` (the head of :class:`~hscl.models.ResNetEncoder`).
+    BatchNorm - ReLU - ``Linear(hidden, projection)`` (:func:`projection_head`, as in
+    :class:`~hscl.models.ResNetEncoder`).
 
     ``backbone`` is an ``nn.Module`` or a factory string ``"package.module:function"`` (built by
     :func:`build_encoder`); ``factory`` names the factory a given module was built by. Only with a factory does
@@ -100,26 +140,17 @@ class ProjectedEncoder(nn.Module):
         factory: str | None = None,
     ) -> None:
         super().__init__()
-        if isinstance(backbone, str):
-            factory = backbone.strip()
-            backbone = build_encoder(factory)
-        if not isinstance(backbone, nn.Module):
-            raise ValueError(
-                f"encoder must be a torch.nn.Module or 'package.module:factory', got {type(backbone).__name__}"
-            )
+        _, built_by = encoder_argument(backbone, "backbone", optional=False)
+        if built_by is not None:
+            factory, backbone = built_by, build_encoder(built_by)
         hidden = feature_dim if hidden is None else hidden
         projection = feature_dim if projection is None else projection
         for name, value in dict(feature_dim=feature_dim, hidden=hidden, projection=projection).items():
             check_int(name, value, 1)
         self.backbone = backbone
         self.feature_dim = feature_dim
-        self.head = nn.Sequential(
-            nn.Linear(feature_dim, hidden, bias=False),
-            nn.BatchNorm1d(hidden),
-            nn.ReLU(inplace=True),
-            nn.Linear(hidden, projection),
-        )
-        self.encoder_class = _describe(backbone)
+        self.head = projection_head(feature_dim, hidden, projection)
+        self.encoder_class = qualified_name(backbone)
         self.factory = factory
         if factory is not None:  # rebuildable: build_model(spec) resolves the same factory
             kwargs = dict(backbone=factory, feature_dim=feature_dim, hidden=hidden, projection=projection)
@@ -140,3 +171,22 @@ class ProjectedEncoder(nn.Module):
     def description(self) -> dict:
         """What a record says about the encoder: ``{"factory", "class", "feature_dim"}`` (JSON-able)."""
         return {"factory": self.factory, "class": self.encoder_class, "feature_dim": self.feature_dim}
+
+
+def projected_encoder(
+    encoder: nn.Module | str,
+    example=None,
+    *,
+    feature_dim: int | None = None,
+    hidden: int | None = None,
+    projection: int | None = None,
+) -> ProjectedEncoder:
+    """Your ``encoder`` (a module, or a factory string built now: seed before calling) under the projection head:
+    a :class:`ProjectedEncoder` that records the factory. ``feature_dim`` defaults to the representation size
+    read from one forward of ``example`` (:func:`feature_dim_of`); ``hidden`` and ``projection`` default to it."""
+    module, factory = encoder_argument(encoder, optional=False)
+    if factory is not None:
+        module = build_encoder(factory)
+    if feature_dim is None:
+        feature_dim = feature_dim_of(module, example)
+    return ProjectedEncoder(module, feature_dim, hidden, projection, factory=factory)

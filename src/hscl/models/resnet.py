@@ -11,6 +11,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from .._validation import check_int
+from .custom import projection_head
 
 __all__ = ["ResNetEncoder"]
 
@@ -102,12 +103,7 @@ class ResNetEncoder(nn.Module):
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.Sequential(*stages)
         self.num_features = inp
-        self.head = nn.Sequential(
-            nn.Linear(inp, hidden, bias=False),
-            nn.BatchNorm1d(hidden),
-            nn.ReLU(inplace=True),
-            nn.Linear(hidden, projection),
-        )
+        self.head = projection_head(inp, hidden, projection)
 
     def features(self, x: Tensor) -> Tensor:
         lead = x.shape[:-3]

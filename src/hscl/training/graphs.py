@@ -21,10 +21,10 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from .._eval import eval_mode
 from .._extras import require
 from .._validation import check_int
 from ..transforms.graph import GraphAugment
+from .runs import embed_frozen
 
 require(__name__, "graphs")
 
@@ -179,8 +179,7 @@ def pretrain_graphs(
 
 def embed_graphs(model: nn.Module, graphs, *, batch_size: int = 256) -> Tensor:
     """Frozen representations ``model.features(batch)`` of every graph, in order (eval mode, no augmentation)."""
-    with eval_mode(model):
-        return torch.cat([model.features(b) for _, b in graph_batches(graphs, batch_size, False, 0)]).cpu()
+    return embed_frozen(model, (b for _, b in graph_batches(graphs, batch_size, False, 0)))
 
 
 def train_graph_encoder(
@@ -223,19 +222,15 @@ def train_graph_encoder(
     which ``hscl diagnose`` then reads by default); your own encoder must then be given as a factory string, so
     that :func:`hscl.checkpoint.load_model` can rebuild it."""
     from ..losses.registry import METHODS, make_loss
-    from ..models import GINEncoder, ProjectedEncoder, build_encoder, feature_dim_of, resolve_factory
+    from ..models import GINEncoder, encoder_argument, projected_encoder
     from .records import hardening_used
 
     graphs = list(graphs)
     if not graphs:
         raise ValueError("no graphs given")
     loss_fn = make_loss(method, temperature, beta=beta, tau=tau)  # refuses an unknown method or hardening
-    factory = encoder.strip() if isinstance(encoder, str) else None
-    if factory is not None:
-        resolve_factory(factory)  # a missing module or attribute is reported before any work
-    elif encoder is not None and not isinstance(encoder, nn.Module):
-        raise ValueError(f"encoder must be a torch.nn.Module or 'package.module:factory', got {type(encoder).__name__}")
-    if save is not None and encoder is not None and factory is None:
+    given, _ = encoder_argument(encoder)  # a bad one (a missing module, ...) is reported before any work
+    if save is not None and given is not None:  # a module, not a factory
         raise ValueError("save needs your encoder as a factory string 'package.module:function' to rebuild it from")
     supervised = METHODS[method].supervised
     if supervised:
@@ -249,10 +244,8 @@ def train_graph_encoder(
     if encoder is None:
         model = GINEncoder(graphs[0].x.shape[1], hidden=hidden, layers=layers, projection=projection)
     else:
-        backbone = build_encoder(factory) if factory is not None else encoder
-        if feature_dim is None:
-            feature_dim = feature_dim_of(backbone, next(graph_batches(graphs[:2], 2, False, 0))[1])
-        model = ProjectedEncoder(backbone, feature_dim, projection=projection, factory=factory)
+        example = None if feature_dim is not None else next(graph_batches(graphs[:2], 2, False, 0))[1]
+        model = projected_encoder(encoder, example, feature_dim=feature_dim, projection=projection)
     history = pretrain_graphs(
         model,
         graphs,

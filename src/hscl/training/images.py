@@ -48,15 +48,15 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 
-from .._eval import eval_mode
 from .._io import atomic_torch_save, atomic_write_text
 from ..datasets.image_readers import balanced_split, balanced_subset
 from ..datasets.image_sets import load_image_splits
 from ..evaluation import knn_accuracy, linear_probe
 from ..losses.registry import METHODS, make_loss
-from ..models import ProjectedEncoder, ResNetEncoder, build_encoder, feature_dim_of, resolve_factory
+from ..models import ResNetEncoder, encoder_argument, projected_encoder, qualified_name
 from ..transforms.image import SimCLRAugment, to_float_images
 from .records import hardening_used, provenance
+from .runs import embed_frozen
 
 __all__ = [
     "ImageConfig",
@@ -64,7 +64,6 @@ __all__ = [
     "budget_epochs",
     "config_differences",
     "hardening_used",
-    "load_preset",
     "raw_pixel_probe",
     "train_images",
     "training_split_size",
@@ -126,29 +125,6 @@ class ImageConfig:
         if not (self.lr > 0 and self.temperature > 0 and self.weight_decay >= 0 and 0 < self.val_fraction < 1):
             raise ValueError("lr and temperature must be > 0, weight_decay >= 0 and val_fraction in (0, 1)")
         return self
-
-
-def load_preset(name_or_file: str) -> dict:
-    """A YAML preset by name (``paper``, ``cpu``) or path, as a dict of :class:`ImageConfig` fields."""
-    import yaml
-
-    path = Path(__file__).resolve().parents[1] / "configs" / f"{name_or_file}.yaml"
-    if not path.is_file():
-        path = Path(name_or_file)
-    if not path.is_file():
-        raise FileNotFoundError(f"no preset {name_or_file!r} (built in: paper, cpu) and no such file")
-    data = yaml.safe_load(path.read_text())
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ValueError(
-            f"{path}: a preset must be a YAML mapping of settings (name: value, one a line), got {type(data).__name__}"
-        )
-    fields = {f.name for f in dataclasses.fields(ImageConfig)}
-    unknown = sorted(set(data) - fields, key=str)
-    if unknown:
-        raise ValueError(f"{path}: unknown setting(s) {unknown}; known: {', '.join(sorted(fields))}")
-    return data
 
 
 def budget_epochs(epochs: int, min_steps: int, train_images: int, batch_size: int, world_size: int = 1) -> int:
@@ -291,12 +267,10 @@ class ImageContrastive(pl.LightningModule):
 
 
 def _features(module: ImageContrastive, images: np.ndarray, batch: int = 512) -> torch.Tensor:
-    with eval_mode(module):
-        out = [
-            module.embed(torch.from_numpy(np.array(images[i : i + batch])).to(module.device)).float().cpu()
-            for i in range(0, len(images), batch)
-        ]
-    return torch.cat(out)
+    """Frozen float32 representations of ``images`` (the data cache's uint8 ``[N, H, W, C]``), ``batch`` at a time
+    on the module's device, returned on the CPU."""
+    batches = (torch.from_numpy(np.array(images[i : i + batch])) for i in range(0, len(images), batch))
+    return embed_frozen(module, batches, embed=lambda x: module.embed(x.to(module.device)).float())
 
 
 class KNNMonitor(pl.Callback):
@@ -464,26 +438,13 @@ def _device(config: ImageConfig) -> torch.device:
     return torch.device("cuda" if gpu else "cpu")
 
 
-def _user_encoder(encoder) -> tuple[torch.nn.Module | None, str | None, dict | None]:
-    """``(module, factory, identity)`` of the ``encoder`` argument: a module, or a factory string resolved (not
-    called yet) here so that a missing module or attribute is reported before anything is read or written."""
-    if encoder is None:
-        return None, None, None
-    if isinstance(encoder, str):
-        resolve_factory(encoder)
-        return None, encoder.strip(), {"factory": encoder.strip(), "class": None}
-    if not isinstance(encoder, torch.nn.Module):
-        raise ValueError(f"encoder must be a torch.nn.Module or 'package.module:factory', got {type(encoder).__name__}")
-    return encoder, None, {"factory": None, "class": f"{type(encoder).__module__}.{type(encoder).__qualname__}"}
-
-
-def _build_encoder(module, factory, feature_dim, example: torch.Tensor, config: ImageConfig) -> ProjectedEncoder:
-    """Your encoder (built from its factory now, after the seed) with the projection head on its output size."""
-    if factory is not None:
-        module = build_encoder(factory)
-    if feature_dim is None:
-        feature_dim = feature_dim_of(module, example)
-    return ProjectedEncoder(module, feature_dim, config.hidden, config.projection, factory=factory)
+def _user_encoder(encoder) -> dict | None:
+    """The identity of the ``encoder`` argument (None: the ResNet), checked by :func:`encoder_argument` (a
+    factory resolved, not called yet) so that a bad one is reported before anything is read or written."""
+    module, factory = encoder_argument(encoder)
+    if module is None and factory is None:
+        return None
+    return {"factory": factory, "class": None if module is None else qualified_name(module)}
 
 
 def train_images(
@@ -507,7 +468,7 @@ def train_images(
     config.projection`` is put on top; ``depth`` and ``width`` are then unused."""
     config.validate()
     out = Path(out)
-    user_module, factory, identity = _user_encoder(encoder)
+    identity = _user_encoder(encoder)
     _check_out(out, config, identity)  # before any data is read or anything written
     pl.seed_everything(config.seed, workers=True, verbose=False)
     splits, train_idx, val_idx = _splits(config, progress)
@@ -521,7 +482,9 @@ def train_images(
     net = None
     if identity is not None:
         example = (sample[:2] - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
-        net = _build_encoder(user_module, factory, feature_dim, example, config)
+        net = projected_encoder(
+            encoder, example, feature_dim=feature_dim, hidden=config.hidden, projection=config.projection
+        )
         identity = net.description()
     module = ImageContrastive(config, mean, std, size, encoder=net)
     pretrain_set = _Images(train_all.images, train_all.labels, train_idx)

@@ -1,5 +1,9 @@
 """``hscl diagnose``: Assumption 1 and the four asymptotic losses of a saved encoder on a whole data set.
 
+The command's configuration is :class:`DiagnoseConfig` (no named presets: its defaults and the flags are the
+configuration); :func:`configure` resolves it from overrides, :func:`main` runs :func:`diagnose` and writes
+``OUT/diagnose.csv`` when given an output folder.
+
 :func:`diagnose` reads what the project writes and the data sets it reads:
 
 * an ``hscl train`` run: its output folder or ``OUT/checkpoints/last.ckpt`` (written by Lightning). The encoder
@@ -39,7 +43,7 @@ from torch import nn
 from .._extras import require
 from .._validation import check_int
 
-__all__ = ["Diagnosis", "SavedEncoder", "diagnose", "load_encoder"]
+__all__ = ["DiagnoseConfig", "Diagnosis", "SavedEncoder", "configure", "diagnose", "load_encoder", "main"]
 
 #: Where ``hscl train`` leaves its Lightning checkpoint inside its output folder.
 TRAIN_CHECKPOINT = Path("checkpoints") / "last.ckpt"
@@ -308,7 +312,7 @@ def diagnose(
         allow_factory: rebuild your own encoder by importing the factory the checkpoint names (runs that code:
             only for checkpoints you trust; see :func:`hscl.checkpoint.load_model`).
     """
-    from . import PAPER_SETTINGS, assumption_report, embed_views
+    from ..diagnostics import PAPER_SETTINGS, assumption_report, embed_views
 
     if samples is not None:
         check_int("samples", samples, 2)
@@ -332,3 +336,61 @@ def diagnose(
         rep = assumption_report(z, labels, hardening=hardening, temperature=t, chunk_size=chunk_size, progress=progress)
         rows.append({"setting": setting, **rep.summary()})
     return Diagnosis(str(checkpoint), name, int(z.shape[0]), t, described, rows)
+
+
+@dataclass
+class DiagnoseConfig:
+    """``hscl diagnose``: the arguments of :func:`diagnose` (its defaults; ``settings`` None: the paper's four)."""
+
+    checkpoint: str | None = None  # required: an hscl train run (folder or last.ckpt) or a save_model file
+    data: str | None = None  # default: the data set the checkpoint records
+    data_root: str | None = None
+    samples: int | None = None  # default: all
+    settings: Mapping | None = None  # {name: hardening}; default: PAPER_SETTINGS
+    temperature: float | None = None  # default: the checkpoint's
+    chunk_size: int | None = None
+    noise: float | None = None
+    drop: float | None = None
+    seed: int = 0
+    batch_size: int = 256
+    allow_factory: str | None = None  # the factory the checkpoint names, when you trust it
+
+
+def configure(overrides: Mapping | None = None, *, sources: Mapping | None = None) -> DiagnoseConfig:
+    """The :class:`DiagnoseConfig` of its defaults updated by ``overrides`` (:func:`hscl.config.resolve`)."""
+    from ..config import resolve
+
+    return resolve(DiagnoseConfig, overrides=overrides, sources=sources)
+
+
+def main(config: DiagnoseConfig, out: str | os.PathLike | None = None, *, progress: bool = True):
+    """Diagnose ``config.checkpoint`` (:func:`diagnose`); with ``out``, also write ``OUT/diagnose.csv``. Returns
+    ``(Diagnosis, the CSV's path or None)``. A factory to allow may live in the current folder (imported, never
+    evaluated); a checkpoint that names a factory not allowed is refused with the flag that allows it."""
+    from . import import_from_current_folder
+
+    if config.checkpoint is None:
+        raise ValueError("checkpoint: give an hscl train run or checkpoint, or a model saved with save_model")
+    if config.allow_factory:  # a factory in the current folder, as hscl train finds it
+        import_from_current_folder()
+    try:
+        result = diagnose(
+            config.checkpoint,
+            config.data,
+            settings=config.settings,
+            temperature=config.temperature,
+            data_root=config.data_root,
+            samples=config.samples,
+            noise=config.noise,
+            drop=config.drop,
+            chunk_size=config.chunk_size,
+            seed=config.seed,
+            batch_size=config.batch_size,
+            allow_factory=config.allow_factory or False,
+            progress=progress,
+        )
+    except ValueError as err:
+        if not config.allow_factory and "allow_factory" in str(err):  # say it the command line's way
+            raise ValueError(f"{err} (on the command line: --allow-factory PACKAGE.MODULE:FACTORY)") from None
+        raise
+    return result, (result.write_csv(out) if out is not None else None)

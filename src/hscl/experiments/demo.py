@@ -18,25 +18,27 @@ The demo runs six of the nine table methods (:data:`METHODS`: the ones the issue
 in both configurations and SupCon are in ``hscl reproduce figures``). Writes ``OUT/table.md``,
 ``OUT/accuracy.png`` (accuracy bars, as the paper's Figure 1), ``OUT/digits/<method>/diagnostics_losses.png`` and
 ``diagnostics_assumption.png`` (as its Figures 5 and 4), ``OUT/digits/results.csv`` and ``OUT/mutag/`` (the graph
-run's CSV, table and figure). Finished parts are kept when run again with the same OUT and settings.
+run's CSV, table and figure), and ``OUT/config.json`` (the :class:`DemoConfig`). Finished parts are kept when run
+again with the same OUT and settings.
 """
 
 from __future__ import annotations
 
 import csv
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ._io import atomic_write_text, check_output_folder, write_csv_atomic
-from ._validation import check_int
-from .evaluation.stats import mean_std
-from .losses.registry import METHODS as LOSS_METHODS
-from .losses.registry import table_methods
+from .._io import atomic_write_text, check_output_folder, write_csv_atomic
+from .._validation import check_int
+from ..evaluation.stats import mean_std
+from ..losses.registry import METHODS as LOSS_METHODS
+from ..losses.registry import table_methods
 
-__all__ = ["METHODS", "run"]
+__all__ = ["METHODS", "DemoConfig", "configure", "main", "run"]
 
 #: The demo's methods, in table order: what the issue's paired comparisons need.
 METHODS = table_methods(tau=False, supcon=False)
@@ -54,12 +56,15 @@ def run(
     seeds: Sequence[int] = (0, 1, 2),
     temperature: float = 0.5,
     progress: bool = True,
+    resolved=None,
 ) -> str:
-    """Run the demo into ``out`` and return the printed summary (see the module doc)."""
-    from ._plot import bar_chart
-    from .experiments import graphs
-    from .experiments.figures import digits_controls, digits_split, train_digits
-    from .experiments.images import CONTROLS, comparison_tables
+    """Run the demo into ``out`` and return the printed summary (see the module doc). ``resolved``: the command's
+    configuration (a :class:`DemoConfig`), written to ``OUT/config.json`` once the arguments are checked."""
+    from .._plot import bar_chart
+    from ..config import save
+    from ..training.vectors import digits_controls, digits_split, train_digits
+    from . import graphs
+    from .images import CONTROLS, comparison_tables
 
     for name, value in (("digits_epochs", digits_epochs), ("graph_epochs", graph_epochs)):
         check_int(name, value, 1)
@@ -68,6 +73,8 @@ def run(
         raise ValueError(f"seeds must hold at least one seed, each once, got {seeds}")
     out = check_output_folder(out, "out")
     out.mkdir(parents=True, exist_ok=True)
+    if resolved is not None:
+        save(resolved, out)
     start = time.perf_counter()
     first = seeds[0]
     digits: dict[str, dict[int, dict]] = {name: {} for name in (*CONTROLS, *METHODS)}
@@ -176,4 +183,36 @@ def run(
         f"  digits/hscl-beta/diagnostics_losses.png: the four asymptotic losses across epochs (Figure 5)\n"
         f"  digits/hscl-beta/diagnostics_assumption.png: Assumption 1 fractions across epochs (Figure 4)\n"
         f"  digits/<method>/: the same for every method; mutag/: the graph run (results.csv, table.md, accuracy.png)"
+    )
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """``hscl demo``: the arguments of :func:`run` (no named presets: these defaults are the demo)."""
+
+    digits_epochs: int = 30
+    graph_epochs: int = 10
+    seeds: tuple[int, ...] = (0, 1, 2)  # digits seeds; MUTAG runs the first
+    temperature: float = 0.5
+
+
+def configure(overrides: Mapping | None = None, *, sources=None) -> DemoConfig:
+    """The :class:`DemoConfig` of its defaults updated by ``overrides`` (:func:`hscl.config.resolve`)."""
+    from ..config import resolve
+
+    return resolve(DemoConfig, overrides=overrides, sources=sources)
+
+
+def main(config: DemoConfig, out: str | Path = "hscl-demo", *, progress: bool = True, sources=None) -> str:
+    """Run the demo of ``config`` into ``out`` (:func:`run`; ``OUT/config.json`` holds ``config``) and return the
+    printed summary."""
+    check_output_folder(out, (sources or {}).get("out", "out"))
+    return run(
+        out,
+        digits_epochs=config.digits_epochs,
+        graph_epochs=config.graph_epochs,
+        seeds=config.seeds,
+        temperature=config.temperature,
+        progress=progress,
+        resolved=config,
     )

@@ -1,6 +1,7 @@
-"""What the experiment runners share: the results CSV (read here; written by ``hscl._io.write_csv_atomic``), the
-settings fingerprint that binds an output folder to one configuration, the ``run.json`` manifest (commands,
-machine, wall time summed over resumes). The figures' style and charts are in ``hscl._plot``."""
+"""What every run shares, whatever it trains: the results CSV (read here; written by ``hscl._io.write_csv_atomic``),
+the settings fingerprint that binds an output folder to one configuration, the ``run.json`` manifest (commands,
+machine, wall time summed over resumes), and the frozen pass that embeds a data set with a trained (or untrained)
+encoder. The figures' style and charts are in ``hscl._plot``."""
 
 from __future__ import annotations
 
@@ -11,12 +12,27 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 import torch
+from torch import Tensor, nn
 
+from .._eval import eval_mode
 from .._io import atomic_write_text
+from .records import provenance
+
+__all__ = [
+    "Manifest",
+    "bind_settings",
+    "check_fingerprints",
+    "embed_frozen",
+    "fingerprint",
+    "load_results",
+    "read_rows",
+    "read_settings",
+    "settings_diff",
+]
 
 
 def read_rows(path: Path, columns: Sequence[str]) -> list[dict[str, str]]:
@@ -44,6 +60,7 @@ def load_results(path: Path, columns: Sequence[str], methods: Sequence[str]) -> 
 
 
 def _canonical(settings: Mapping) -> str:
+    """The JSON text that is hashed: sorted keys, no spaces, anything not JSON-able as its ``str``."""
     return json.dumps(settings, sort_keys=True, separators=(",", ":"), default=str)
 
 
@@ -53,6 +70,7 @@ def fingerprint(settings: Mapping) -> str:
 
 
 def _flatten(settings: Mapping, prefix: str = "") -> dict:
+    """``{"a": {"b": 1}}`` as ``{"a.b": 1}``."""
     flat = {}
     for key, value in settings.items():
         if isinstance(value, Mapping):
@@ -126,8 +144,6 @@ class Manifest:
     here feeds the settings fingerprint."""
 
     def __init__(self, path: Path) -> None:
-        from ..training.records import provenance
-
         self.path = path
         self.data = json.loads(path.read_text()) if path.exists() else {"invocations": [], "wall_seconds": 0.0}
         self.data["invocations"].append(
@@ -144,6 +160,22 @@ class Manifest:
         self.start = time.perf_counter()
 
     def tick(self, done: int, total: int) -> None:
+        """Record ``done`` of ``total`` cells finished and the wall time so far; rewrite ``run.json``."""
         self.data["wall_seconds"] = round(self.base + time.perf_counter() - self.start, 1)
         self.data["cells_done"], self.data["cells_total"] = done, total
         atomic_write_text(self.path, json.dumps(self.data, indent=1) + "\n")
+
+
+def embed_frozen(model: nn.Module, batches: Iterable, *, embed: Callable[..., Tensor] | None = None) -> Tensor:
+    """The representations of every batch of ``batches``, in order, concatenated on the CPU: ``embed(batch)``
+    (default ``model.features``) with ``model`` in eval mode and without gradients, its training mode restored
+    afterwards. The frozen pass of every loop; what a batch is differs by data type (the caller makes them):
+    :func:`hscl.training.graphs.embed_graphs` (collated graphs), the probe and kNN features of
+    :mod:`hscl.training.images` (image arrays, moved to the module's device) and of :mod:`hscl.training.vectors`
+    (the whole feature matrix as one batch). Nothing is cast: the dtype is ``embed``'s."""
+    features = model.features if embed is None else embed
+    with eval_mode(model):
+        out = [features(batch).cpu() for batch in batches]
+    if not out:
+        raise ValueError("batches is empty: nothing to embed")
+    return torch.cat(out)
