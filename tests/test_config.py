@@ -11,6 +11,7 @@ import pytest
 
 from hscl import config as C
 from hscl.cli import main
+from hscl.config import read_preset
 from hscl.experiments import demo, diagnose, figures, graphs, images, train
 from hscl.training.images import ImageConfig
 from hscl.training.runs import fingerprint
@@ -308,3 +309,23 @@ def test_every_flag_sets_a_key_and_shows_the_dataclass_default():
                 assert action.default == value, (prog, action.option_strings, action.default, value)
                 checked += 1
     assert checked >= 20
+
+
+def test_presets():
+    assert read_preset("train", "paper")["depth"] == 50 and read_preset("train", "cpu")["width"] == 16
+    modern = ImageConfig(**read_preset("train", "modern")).validate()
+    assert modern.optimizer == "sgd" and modern.warmup_epochs > 0 and modern.width == 64
+    with pytest.raises(FileNotFoundError, match="no preset 'huge'"):
+        read_preset("train", "huge")
+
+
+@pytest.mark.parametrize(("text", "kind"), [("5\n", "int"), ("- lr: 0.1\n- width: 4\n", "list"), ("cpu\n", "str")])
+def test_a_preset_that_is_not_a_mapping_is_refused(tmp_path, capsys, text, kind):
+    path = tmp_path / "preset.yaml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=rf"preset\.yaml: a preset must be a YAML mapping .*got {kind}"):
+        read_preset("train", str(path))
+    args = ["train", "--dataset", "digits", "--method", "scl", "--config", str(path), "--out", str(tmp_path / "o")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and f"{path}: a preset must be a YAML mapping" in err

@@ -436,9 +436,9 @@ def main(argv: list[str] | None = None) -> int:
         "methods",
         nargs="+",
         metavar="NAME",
-        help="registry methods (ucl hucl scl hscl-tau hscl-beta scl-labels hscl-tau-labels "
-        "hscl-beta-labels supcon), controls (untrained wl supervised), ucl-transductive and the secondary "
-        "sweeps hscl-sweep hscl-labels-sweep (beta or tau chosen per fold on an inner 80/20 split of the training "
+        help=f"registry methods ({' '.join(TABLE_METHODS)}), controls (untrained wl supervised), ucl-transductive "
+        "and the secondary sweeps hscl-sweep hscl-labels-sweep (beta or tau chosen per fold on an inner 80/20 split "
+        "of the training "
         "folds; 7 pre-trainings a row); default: the controls, the primary methods and ucl-transductive",
     )
 

@@ -7,7 +7,7 @@ the C grid is fitted on it in one loop (GridSearchCV refits the scaler, clones t
 input for every (C, fold) pair), the score of a C is ``np.average`` of its fold accuracies, and the first best C
 in grid order wins, as GridSearchCV's ``rank_test_score`` / ``best_index_`` do. No warm start: every fit is
 the same fresh fit GridSearchCV made, so C and the test accuracy are identical (``benchmarks/bench_svm.py``
-measures the speed and checks the identity; ``tests/test_evaluation.py`` checks it against GridSearchCV).
+measures the speed and checks the identity; ``tests/evaluation/test_svm.py`` checks it against GridSearchCV).
 """
 
 from __future__ import annotations

@@ -62,7 +62,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .._eval import eval_mode
 from .._io import atomic_write_text, check_output_folder, write_csv_atomic
 from .._plot import bar_chart, dataset_name, paired_chart
 from ..datasets.tu import BENCHMARKS, load_tu
@@ -72,7 +71,15 @@ from ..losses.registry import DEFAULT_BETA, DEFAULT_TAU, TABLE_METHODS, make_los
 from ..losses.registry import METHODS as LOSS_METHODS
 from ..models import GINEncoder, ProjectedEncoder, build_encoder, feature_dim_of, resolve_factory
 from ..training import embed_graphs, pretrain_graphs
-from ..training.runs import Manifest, bind_settings, check_fingerprints, load_results, read_rows, read_settings
+from ..training.runs import (
+    Manifest,
+    bind_settings,
+    check_fingerprints,
+    embed_frozen,
+    load_results,
+    read_rows,
+    read_settings,
+)
 
 __all__ = [
     "COLUMNS",
@@ -394,8 +401,7 @@ def threshold_share(model, graphs, labels: torch.Tensor, *, temperature: float, 
     (tau) is SCL; small values mean few effective negatives."""
     from torch_geometric.loader import DataLoader
 
-    with eval_mode(model):
-        z = torch.cat([model(b) for b in DataLoader(list(graphs), batch_size=256)])
+    z = embed_frozen(model, DataLoader(list(graphs), batch_size=256), embed=model)
     z = torch.nn.functional.normalize(z.double(), dim=1)
     s = z @ z.T / temperature
     other = labels[:, None] != labels[None, :]

@@ -1,0 +1,1 @@
+"""Tests of hscl.datasets, one test module per source module."""

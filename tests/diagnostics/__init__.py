@@ -1,0 +1,1 @@
+"""Tests of hscl.diagnostics, one test module per source module."""

@@ -1,0 +1,1 @@
+"""Tests of hscl.evaluation, one test module per source module."""

@@ -1,0 +1,1 @@
+"""Tests of hscl.experiments (one test module per command)."""

@@ -1,0 +1,1 @@
+"""Tests of hscl.models, one test module per source module."""

@@ -1,0 +1,1 @@
+"""Tests of hscl.training, one test module per source module."""

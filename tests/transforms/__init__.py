@@ -1,0 +1,1 @@
+"""Tests of hscl.transforms, one test module per source module."""
