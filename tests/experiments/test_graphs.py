@@ -408,3 +408,31 @@ def test_diagnostics_must_name_a_data_set_of_the_run(tmp_path, monkeypatch, caps
     assert seen["diagnostics"] == [folder], "a folder's name means that folder"
     assert main([*base, "--datasets", "MUTAG"]) == 0
     assert seen["diagnostics"] == ["MUTAG"], "the preset's diagnostics: those of the run's data sets"
+
+
+def test_threshold_share_counts_other_class_scores_above_log_tau(mutag):
+    """The share of other-class graphs with e^{s_ij} >= tau, per anchor, averaged: 1 when tau is below every score,
+    0 above the largest possible one (cosine 1 -> s = 1/t), and a hand count in between."""
+    from hscl.models import GINEncoder
+
+    graphs = [mutag[i] for i in range(40)]
+    labels = torch.tensor([int(g.y) for g in graphs])
+    torch.manual_seed(0)
+    model = GINEncoder(mutag.num_features, hidden=8, layers=2)
+    t = 0.5
+    assert G.threshold_share(model, graphs, labels, temperature=t, tau=1e-300) == 1.0
+    assert G.threshold_share(model, graphs, labels, temperature=t, tau=float(np.exp(1 / t)) * 1.01) == 0.0
+    model.eval()
+    with torch.no_grad():
+        from torch_geometric.data import Batch
+
+        z = torch.nn.functional.normalize(model(Batch.from_data_list(graphs)).double(), dim=1).numpy()
+    s = z @ z.T / t
+    tau = float(np.exp(np.median(s)))
+    shares = []
+    for i in range(len(graphs)):
+        other = [j for j in range(len(graphs)) if labels[j] != labels[i]]
+        if other:
+            shares.append(sum(s[i, j] >= np.log(tau) for j in other) / len(other))
+    assert G.threshold_share(model, graphs, labels, temperature=t, tau=tau) == pytest.approx(np.mean(shares), abs=1e-12)
+    assert model.training is False  # left as it was found (here: eval)
