@@ -299,32 +299,28 @@ def _train(args, overrides: dict, sources: dict) -> int:
     return 0
 
 
-def _reproduce_graphs(args, overrides: dict, sources: dict) -> int:
+def _reproduce_table(module, args, overrides: dict, sources: dict) -> int:
+    """``reproduce graphs`` and ``reproduce images``: configure, run, print the table and what was written."""
     import time
 
-    from .experiments import graphs
-
     start = time.perf_counter()
-    csv_path, table, png = graphs.main(
-        graphs.configure(args.preset, overrides, sources=sources), args.out, sources=sources
-    )
+    config = module.configure(args.preset, overrides, sources=sources)
+    csv_path, table, png = module.main(config, args.out, sources=sources)
     print(table.read_text())
     print(f"{time.perf_counter() - start:.0f} s; written: {csv_path}, {table}, {png}")
     return 0
+
+
+def _reproduce_graphs(args, overrides: dict, sources: dict) -> int:
+    from .experiments import graphs
+
+    return _reproduce_table(graphs, args, overrides, sources)
 
 
 def _reproduce_images(args, overrides: dict, sources: dict) -> int:
-    import time
-
     from .experiments import images
 
-    start = time.perf_counter()
-    csv_path, table, png = images.main(
-        images.configure(args.preset, overrides, sources=sources), args.out, sources=sources
-    )
-    print(table.read_text())
-    print(f"{time.perf_counter() - start:.0f} s; written: {csv_path}, {table}, {png}")
-    return 0
+    return _reproduce_table(images, args, overrides, sources)
 
 
 def _reproduce_figures(args, overrides: dict, sources: dict) -> int:

@@ -264,7 +264,7 @@ def configure(preset: str | Path | None = "cpu", overrides: Mapping | None = Non
     subset is at least the number of classes. ``sources``: how the command line names each key."""
     from ..config import resolve
     from ..training import images
-    from .train import check_accelerator, check_train_subset, origin
+    from .train import check_job
 
     overrides = dict(overrides or {})
     if "image.epochs" in overrides and "image.min_steps" not in overrides:
@@ -275,14 +275,7 @@ def configure(preset: str | Path | None = "cpu", overrides: Mapping | None = Non
         cap = config.train_subset_cap
         image = replace(image, train_subset=cap if cap < images.training_split_size(image) else None)
         config = replace(config, image=image)
-    label = f"{(sources or {}).get('config', 'config')} {config.config}"
-    check_accelerator(
-        image.accelerator,
-        image.devices,
-        origin("image.accelerator", overrides, sources, label),
-        origin("image.devices", overrides, sources, label),
-    )
-    check_train_subset(image, origin("image.train_subset", overrides, sources, label))
+    check_job(image, overrides, sources, f"{(sources or {}).get('config', 'config')} {config.config}", "image.")
     return config
 
 

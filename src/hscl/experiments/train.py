@@ -28,6 +28,7 @@ __all__ = [
     "COMMAND",
     "NAMED_CLASSES",
     "check_accelerator",
+    "check_job",
     "check_resumable",
     "check_train_subset",
     "configure",
@@ -125,15 +126,20 @@ def configure(
     if "epochs" in overrides and "min_steps" not in overrides:
         overrides["min_steps"] = 0  # an explicit epochs pins the budget
     config = resolve(ImageConfig, COMMAND, preset, overrides, sources=sources)
-    label = f"{(sources or {}).get('preset', 'preset')} {preset}"
+    check_job(config, overrides, sources, f"{(sources or {}).get('preset', 'preset')} {preset}")
+    return config
+
+
+def check_job(config: ImageConfig, overrides: Mapping, sources: Mapping | None, preset: str, prefix: str = "") -> None:
+    """The checks of an image job before any work (:func:`check_accelerator`, :func:`check_train_subset`), each
+    message naming where the value came from (:func:`origin`; ``prefix``: the keys' section, e.g. ``"image."``)."""
     check_accelerator(
         config.accelerator,
         config.devices,
-        origin("accelerator", overrides, sources, label),
-        origin("devices", overrides, sources, label),
+        origin(f"{prefix}accelerator", overrides, sources, preset),
+        origin(f"{prefix}devices", overrides, sources, preset),
     )
-    check_train_subset(config, origin("train_subset", overrides, sources, label))
-    return config
+    check_train_subset(config, origin(f"{prefix}train_subset", overrides, sources, preset))
 
 
 def main(
