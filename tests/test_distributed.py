@@ -15,25 +15,38 @@ import hscl
 WORLD = 2
 IN, OUT = 6, 4
 
-# (name, loss factory, sizes per rank, labelled, steps)
+# (name, loss factory (given the backend), sizes per rank, labelled, steps); chunk_size is the dense path's
 SCENARIOS = [
-    ("hscl-beta-equal", lambda: hscl.losses.HSCL(beta=1.0, gather_distributed=True), (4, 4), True, 1),
+    ("hscl-beta-equal", lambda b: hscl.losses.HSCL(beta=1.0, gather_distributed=True, backend=b), (4, 4), True, 1),
     (
         "scl-tau-uneven-pairs",
-        lambda: hscl.losses.HSCL(tau=math.exp(-0.5), reduction="pairs", gather_distributed=True),
+        lambda b: hscl.losses.HSCL(tau=math.exp(-0.5), reduction="pairs", gather_distributed=True, backend=b),
         (3, 5),
         True,
         1,
     ),
-    ("ucl-chunked-uneven", lambda: hscl.losses.UCL(chunk_size=3, gather_distributed=True), (5, 2), False, 1),
+    ("ucl-chunked-uneven", lambda b: hscl.losses.UCL(chunk_size=3, gather_distributed=True), (5, 2), False, 1),
     (
         "hucl-queue-two-steps",
-        lambda: hscl.losses.HUCL(beta=1.0, queue_size=6, gather_distributed=True),
+        lambda b: hscl.losses.HUCL(beta=1.0, queue_size=6, gather_distributed=True, backend=b),
         (4, 4),
         True,
         2,
     ),
-    ("supcon-uneven", lambda: hscl.losses.SupConLoss(temperature=0.5, gather_distributed=True), (3, 5), True, 1),
+    (
+        "scl-labels-positives",
+        lambda b: hscl.losses.SCL(positives="labels", gather_distributed=True, backend=b),
+        (3, 5),
+        True,
+        1,
+    ),
+    (
+        "supcon-uneven",
+        lambda b: hscl.losses.SupConLoss(temperature=0.5, gather_distributed=True, backend=b),
+        (3, 5),
+        True,
+        1,
+    ),
 ]
 
 
@@ -48,13 +61,13 @@ def _data(sizes, step):
     return torch.randn(n, 2, IN, generator=g, dtype=torch.float64), torch.randint(3, (n,), generator=g)
 
 
-def _worker(rank, init_file, out_dir):
+def _worker(rank, init_file, out_dir, backend):
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=WORLD)
     try:
         results = {}
         for name, factory, sizes, labelled, steps in SCENARIOS:
             model = torch.nn.parallel.DistributedDataParallel(_model())
-            loss_fn = factory()
+            loss_fn = factory(backend)
             start = sum(sizes[:rank])
             for step in range(steps):
                 x, y = _data(sizes, step)
@@ -70,7 +83,7 @@ def _worker(rank, init_file, out_dir):
 
 def _single_process(factory, sizes, labelled, steps):
     model = _model()
-    loss_fn = factory()
+    loss_fn = factory("dense")
     for step in range(steps):
         x, y = _data(sizes, step)
         model.zero_grad()
@@ -80,8 +93,10 @@ def _single_process(factory, sizes, labelled, steps):
 
 
 @pytest.mark.skipif(not dist.is_available() or sys.platform == "win32", reason="needs torch.distributed with gloo")
-def test_ddp_gradients_equal_single_process(tmp_path):
-    mp.spawn(_worker, args=(str(tmp_path / "init"), str(tmp_path)), nprocs=WORLD, join=True)
+@pytest.mark.parametrize("backend", ["dense", "tiled"])
+def test_ddp_gradients_equal_single_process(tmp_path, backend):
+    """On both backends, against one dense process."""
+    mp.spawn(_worker, args=(str(tmp_path / "init"), str(tmp_path), backend), nprocs=WORLD, join=True)
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(WORLD)]
     for name, factory, sizes, labelled, steps in SCENARIOS:
         loss, grads = _single_process(factory, sizes, labelled, steps)

@@ -201,7 +201,15 @@ LAYERS = (
     ("support", ("hscl._io", "hscl._extras", "hscl._eval", "hscl._plot", "hscl.config")),
     (
         "math",
-        ("hscl.hardening", "hscl._validation", "hscl.distributed", "hscl.queue", "hscl._engine", "hscl.functional"),
+        (
+            "hscl.hardening",
+            "hscl._validation",
+            "hscl.distributed",
+            "hscl.queue",
+            "hscl._tiled",
+            "hscl._engine",
+            "hscl.functional",
+        ),
     ),
     ("losses", ("hscl", "hscl.losses")),
     ("diagnostics", ("hscl.diagnostics",)),

@@ -10,7 +10,8 @@ these stages, the way torchmetrics' functional and modular metrics share ``_upda
    reference layout.
 2. :func:`terms` (the contrastive family, by anchor chunks) or :func:`supcon_terms`: per-anchor positive and
    negative terms, against a reference set (the batch, the global batch, plus a queue); the negative term is
-   :func:`log_tilted_mean`.
+   :func:`log_tilted_mean`. :func:`check_backend` and :func:`resolve_backend` choose the dense path (here) or
+   the tiled one (:mod:`hscl._tiled`, no [M, R] tensor).
 3. :func:`reduce`: the ``mean`` / ``pairs`` / ``none`` reduction, the data-parallel global mean and the warning
    when no anchor is valid; :func:`loss_stats` the fields of :class:`hscl.functional.LossStats`.
 
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable
 from contextlib import contextmanager
 from functools import partial
 from typing import NamedTuple
@@ -33,6 +33,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 from torch.utils.checkpoint import checkpoint
 
+from . import _tiled
 from . import _validation as check
 from . import distributed as D
 from .hardening import ExponentialTilt, Threshold
@@ -40,6 +41,15 @@ from .hardening import ExponentialTilt, Threshold
 # Tests set this (here, and only here) to run every call through the instance-id comparison path instead of
 # the block layout; read by :func:`block_layout` only.
 _GENERIC_LAYOUT = False
+# Tests set this (here, and only here) to make ``backend="auto"`` pick the tiled path at every size (unless
+# ``chunk_size`` is given); read by :func:`resolve_backend` only.
+_AUTO_TILED = False
+
+#: The loss backends: ``"dense"`` forms the [M, R] score matrix (by anchor chunks with ``chunk_size``),
+#: ``"tiled"`` only (tile x tile) blocks of it (:mod:`hscl._tiled`), ``"auto"`` picks by size.
+BACKENDS = ("auto", "dense", "tiled")
+#: ``backend="auto"`` stays dense while the score matrix holds at most this many entries (M * R).
+AUTO_DENSE_MAX_SCORES = 1 << 24  # M = 4096: eager tiled is 0.9x dense (view positives), 1.9x (label positives)
 
 
 class Terms(NamedTuple):
@@ -134,6 +144,26 @@ def prepare(
     return Batch(x, y, u, b, v)
 
 
+def check_backend(backend, tile_size, chunk_size: int | None) -> tuple[str, int]:
+    """Validate ``backend`` (one of :data:`BACKENDS`) and ``tile_size`` (a count, default
+    :data:`hscl._tiled.DEFAULT_TILE`); ``chunk_size`` belongs to the dense path and is refused with "tiled"."""
+    backend = check.check_choice("backend", backend, BACKENDS)
+    tile = check.check_optional_count("tile_size", tile_size)
+    if backend == "tiled" and chunk_size is not None:
+        raise ValueError("chunk_size applies to backend='dense' only; backend='tiled' takes tile_size instead")
+    return backend, _tiled.DEFAULT_TILE if tile is None else tile
+
+
+def resolve_backend(backend: str, *, rows: int, cols: int, chunk_size: int | None) -> str:
+    """The path a call takes: ``"auto"`` is ``"dense"`` when ``chunk_size`` is given or the score matrix has
+    at most :data:`AUTO_DENSE_MAX_SCORES` entries (``rows * cols``), else ``"tiled"`` (on every device)."""
+    if backend != "auto":
+        return backend
+    if chunk_size is not None:
+        return "dense"
+    return "tiled" if _AUTO_TILED or rows * cols > AUTO_DENSE_MAX_SCORES else "dense"
+
+
 def log_scale(num_negatives: float | None, *, num_embeddings: int, views: int, queued: int = 0) -> float:
     """log K: ``num_negatives`` if given, else the default K = M - V + (queue length), at least 1."""
     k = num_negatives if num_negatives is not None else max(num_embeddings - views + queued, 1)
@@ -161,31 +191,6 @@ def block_layout(
 
 
 # ------------------------------------------------------------------------------------------------------ terms
-
-
-def _log_debiased(log_k: float, log_e: Tensor, s_pos: Tensor, tau_plus: float, inv_t: float) -> Tensor:
-    """log of max((K E - tau_plus K e^{s_p}) / (1 - tau_plus), K e^{-1/t}), per pair, in the log domain."""
-    floor = -inv_t
-    shift = math.log(tau_plus) + s_pos - log_e  # log(tau_plus e^{s_p} / E)
-    with torch.no_grad():
-        first = log_e + torch.log1p(-torch.exp(shift.clamp_max(0.0))) - math.log1p(-tau_plus)
-        wins = first > floor
-    # Evaluate the first branch only where it wins, so that log1p(-1) never enters the graph.
-    shift = torch.where(wins, shift, -1.0)
-    first = log_e + torch.log1p(-torch.exp(shift)) - math.log1p(-tau_plus)
-    return log_k + torch.where(wins, first, floor)
-
-
-def _user_log_weights(hardening: Callable[[Tensor], Tensor], scores: Tensor) -> Tensor:
-    logw = hardening(scores)
-    if not isinstance(logw, Tensor) or logw.shape != scores.shape or not logw.is_floating_point():
-        got = tuple(logw.shape) if isinstance(logw, Tensor) else type(logw).__name__
-        raise ValueError(
-            f"hardening must return floating log-weights of the scores' shape {tuple(scores.shape)}, got {got}"
-        )
-    if bool((torch.isnan(logw) | torch.isposinf(logw)).any()):
-        raise ValueError("hardening returned NaN or +inf log-weights; only finite values and -inf are allowed")
-    return logw.to(scores.dtype)
 
 
 class _LogTiltedMean(torch.autograd.Function):
@@ -264,7 +269,7 @@ def log_tilted_mean(
         log_count = torch.as_tensor(num_candidates, device=scores.device).clamp_min(1).to(scores.dtype).log()
         log_e = _LogTiltedMean.apply(scores, masked, beta, detach_weights, log_count)
         return log_e, num_candidates > 0
-    logw = _user_log_weights(hardening, scores)
+    logw = _tiled.user_log_weights(hardening, scores)
     cand = ~_as_mask(exclude, scores.shape) & (logw > -math.inf)
     weighted = cand.to(scores.dtype).sum(1) > 0
     # Rows without candidates are left unmasked so that every log-sum-exp (and its gradient) stays finite.
@@ -342,7 +347,7 @@ def _chunk_terms(
 
     s_pos = scores[pi, pj]
     if debias > 0:
-        log_ke = _log_debiased(log_k, log_e[pi], s_pos, debias, inv_t)
+        log_ke = _tiled.log_debiased(log_k, log_e[pi], s_pos, debias, inv_t)
     else:
         log_ke = log_k + log_e[pi]
     pair = torch.where(valid[pi], torch.logaddexp(s_pos, log_ke) - s_pos, 0.0)
@@ -371,15 +376,6 @@ def _as_mask(exclude: Tensor, shape: torch.Size) -> Tensor:
     return torch.zeros(shape, dtype=torch.bool, device=exclude.device).scatter_(1, exclude, True)
 
 
-def _log_weights(hardening, scores: Tensor) -> Tensor:
-    """w = log eta(s) for any hardening (0 without one)."""
-    if hardening is None:
-        return torch.zeros_like(scores)
-    if isinstance(hardening, (ExponentialTilt, Threshold)):
-        return hardening.log_weights(scores)
-    return _user_log_weights(hardening, scores)
-
-
 def _chunk_stats(scores, s_pos, pi, valid, exclude, same_label, same_instance, block, hardening):
     """Partial sums for :class:`LossStats`: [sum s+, #pairs, sum s-, #negatives, sum eff. negatives,
     #collisions, #other-instance], over valid anchors (the last two over all anchors), in float64."""
@@ -389,7 +385,7 @@ def _chunk_stats(scores, s_pos, pi, valid, exclude, same_label, same_instance, b
         same_instance = _as_mask(block, scores.shape)
     neg_ok = ~excluded & valid[:, None]
     pair_ok = valid[pi]
-    logw = _log_weights(hardening, scores)
+    logw = _tiled.log_weights(hardening, scores)
     cand = ~excluded & (logw > -math.inf)
     lw = logw.masked_fill(~cand, -math.inf)
     top = lw.amax(1, keepdim=True)  # the entropy is shift-invariant: shifting keeps it exact at any scale
@@ -436,9 +432,34 @@ def terms(
     debias: float,
     detach_weights: bool,
     want_stats: bool,
+    backend: str = "dense",
+    tile_size: int = _tiled.DEFAULT_TILE,
 ) -> Terms:
     """Anchors in chunks of ``chunk_size``: memory O(chunk * R) with gradients (each chunk is recomputed in
-    the backward pass instead of keeping its [chunk, R] intermediates), the same values and gradients."""
+    the backward pass instead of keeping its [chunk, R] intermediates), the same values and gradients.
+    ``backend="tiled"`` (resolved by :func:`resolve_backend`): :func:`hscl._tiled.terms`, memory
+    O(M D + tile_size^2)."""
+    if backend == "tiled":
+        if blocks:  # the instance key of reference position j is its sample, j // V
+            ua = ia // blocks
+            ur = torch.arange(zr.shape[0], device=zr.device) // blocks
+        parts = _tiled.terms(
+            za,
+            zr,
+            _tiled.Keys(ya, yr, ua, ur, ia),
+            pos_ok,
+            blocks=blocks,
+            negatives=negatives,
+            positives=positives,
+            hardening=hardening,
+            inv_t=inv_t,
+            log_k=log_k,
+            debias=debias,
+            detach_weights=detach_weights,
+            want_stats=want_stats,
+            tile=tile_size,
+        )
+        return Terms(*parts)
     fn = partial(
         _chunk_terms,
         blocks=blocks,
@@ -472,10 +493,24 @@ def terms(
     )
 
 
-def supcon_terms(x: Tensor, y: Tensor, offset: int, xr: Tensor, yr: Tensor, temperature: float) -> Terms:
+def supcon_terms(
+    x: Tensor,
+    y: Tensor,
+    offset: int,
+    xr: Tensor,
+    yr: Tensor,
+    temperature: float,
+    *,
+    backend: str = "dense",
+    tile_size: int = _tiled.DEFAULT_TILE,
+) -> Terms:
     """Per-anchor SupCon terms of the anchors ``x`` [m, D] (labels ``y``), which are rows ``offset ..
     offset + m`` of the reference set ``xr`` [M, D] (labels ``yr``; the global batch under data parallelism).
-    ``loss_sum`` holds l_i itself (0 where P_L(i) is empty): its ``num_pos`` is ``None``."""
+    ``loss_sum`` holds l_i itself (0 where P_L(i) is empty): its ``num_pos`` is ``None``. ``backend="tiled"``:
+    :func:`hscl._tiled.supcon_terms`, memory O(M D + tile_size^2)."""
+    if backend == "tiled":
+        per_anchor, valid = _tiled.supcon_terms(x, y, offset, xr, yr, temperature, tile=tile_size)
+        return Terms(per_anchor, None, valid, None)
     m, total = x.shape[0], xr.shape[0]
     scores = (x @ xr.T) / temperature
     eye = torch.zeros(m, total, dtype=torch.bool, device=x.device)

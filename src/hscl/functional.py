@@ -125,6 +125,8 @@ def contrastive_loss(
     reduction: str = "mean",
     chunk_size: int | None = None,
     return_stats: bool = False,
+    backend: str = "auto",
+    tile_size: int | None = None,
 ):
     r"""UCL, H-UCL, SCL and H-SCL: the contrastive loss family of docs/math.md section 2.
 
@@ -165,8 +167,16 @@ def contrastive_loss(
             else a ``ValueError``.
         reduction: ``"mean"`` (over valid anchors), ``"pairs"`` (over their positive pairs) or ``"none"``
             (``[B, V]``, 0 where the anchor is invalid).
-        chunk_size: process anchors in chunks of this many: memory O(chunk * M), same values and gradients.
+        chunk_size: process anchors in chunks of this many: memory O(chunk * M), same values and gradients
+            (the dense path only: refused with ``backend="tiled"``; with ``"auto"`` it selects ``"dense"``).
         return_stats: also return a :class:`LossStats`.
+        backend: ``"dense"`` forms the [M, R] score matrix (R = M here): memory O(M R);
+            ``"tiled"`` forms it tile by tile, keeping per-anchor running statistics only and recomputing each
+            tile in the backward pass: memory O(M D + tile_size^2), the same values and gradients (to rounding);
+            ``"auto"`` (default) is dense while M R <= 2^24 score entries (and whenever ``chunk_size`` is
+            given), tiled beyond, on every device. The tiled path is first-order (a double backward raises)
+            and refuses a hardening ``nn.Module`` with trainable parameters (it would get no gradient).
+        tile_size: the tile edge of ``backend="tiled"`` (default 512, measured on CPU).
 
     Returns:
         The loss (a 0-d tensor, or ``[B, V]`` with ``reduction="none"``) in float32 or float64, and with
@@ -205,9 +215,11 @@ def contrastive_loss(
         labels_required_by=check.needs_labels(negatives, positives),
     )
     chunk_size = check.check_optional_count("chunk_size", chunk_size)
+    backend, tile_size = _engine.check_backend(backend, tile_size, chunk_size)
     x, y, b, v = batch.x, batch.y, batch.b, batch.v
     with _engine.full_precision(z.device):
         m = b * v
+        backend = _engine.resolve_backend(backend, rows=m, cols=m, chunk_size=chunk_size)
         ids = torch.arange(b, device=z.device).repeat_interleave(v)
         terms = _engine.terms(
             x,
@@ -228,6 +240,8 @@ def contrastive_loss(
             debias=opts["debias"],
             detach_weights=bool(detach_weights),
             want_stats=bool(return_stats),
+            backend=backend,
+            tile_size=tile_size,
         )
         loss = _engine.reduce(terms, opts["reduction"], shape=(b, v))
     if return_stats:
@@ -235,7 +249,15 @@ def contrastive_loss(
     return loss
 
 
-def supcon_loss(z: Tensor, labels: Tensor, *, temperature: float = 0.1, normalize: bool = True) -> Tensor:
+def supcon_loss(
+    z: Tensor,
+    labels: Tensor,
+    *,
+    temperature: float = 0.1,
+    normalize: bool = True,
+    backend: str = "auto",
+    tile_size: int | None = None,
+) -> Tensor:
     r"""Supervised contrastive loss L_out of Khosla et al. (2020), the baseline of docs/math.md section 2.
 
     With P_L(i) = {j != i : y_j = y_i} over the M = B*V flattened embeddings and s_ij = z_i . z_j / t,
@@ -249,11 +271,17 @@ def supcon_loss(z: Tensor, labels: Tensor, *, temperature: float = 0.1, normaliz
         labels: class labels ``[B]``, integer dtype.
         temperature: t > 0, in the range of :func:`contrastive_loss` (t >= 5.4e-20 in float32).
         normalize: L2-normalise the embeddings first (at any scale), as in :func:`contrastive_loss`.
+        backend: ``"auto"``, ``"dense"`` or ``"tiled"``, as in :func:`contrastive_loss` (tiled: the denominator
+            by an online log-sum-exp, the positive sums from per-class sums of the embeddings).
+        tile_size: the tile edge of ``backend="tiled"``.
     """
     temperature = check.check_temperature(temperature)
+    backend, tile_size = _engine.check_backend(backend, tile_size, None)
     x, y, _, _, _ = _engine.prepare(
         z, labels, positives="labels", normalize=normalize, temperature=temperature, labels_required_by="supcon_loss"
     )
     with _engine.full_precision(z.device):
-        terms = _engine.supcon_terms(x, y, 0, x, y, temperature)
+        m = x.shape[0]
+        backend = _engine.resolve_backend(backend, rows=m, cols=m, chunk_size=None)
+        terms = _engine.supcon_terms(x, y, 0, x, y, temperature, backend=backend, tile_size=tile_size)
         return _engine.reduce(terms, "mean", shape=tuple(z.shape[:2]))

@@ -9,6 +9,8 @@ import hscl
 from hscl.functional import contrastive_loss, supcon_loss
 from tests.conftest import make_batch
 
+pytestmark = pytest.mark.usefixtures("backend")  # every test on the dense and the tiled path
+
 CASES = [
     dict(),
     dict(hardening=hscl.ExponentialTilt(1.0)),
@@ -36,10 +38,13 @@ def test_gradcheck_supcon():
 
 
 def test_second_order_through_a_user_hardening():
-    """User hardening functions go through plain autograd: second derivatives work (gradient penalties)."""
+    """User hardening functions go through plain autograd on the dense path: second derivatives work (gradient
+    penalties). The tiled path is first-order only and says so (tests/test_tiled.py)."""
     z, y = make_batch(b=4, v=2, d=3, seed=13)
     z.requires_grad_(True)
-    assert torch.autograd.gradgradcheck(lambda t: contrastive_loss(t, y, hardening=lambda s: 1.0 * s), (z,))
+    assert torch.autograd.gradgradcheck(
+        lambda t: contrastive_loss(t, y, hardening=lambda s: 1.0 * s, backend="dense"), (z,)
+    )
 
 
 def test_second_order_through_builtin_hardening_says_so():

@@ -9,6 +9,8 @@ import hscl
 from hscl.functional import contrastive_loss
 from tests.conftest import TOL, make_batch
 
+pytestmark = pytest.mark.usefixtures("backend")  # every test on the dense and the tiled path
+
 
 @pytest.mark.parametrize("negatives", ["all", "other_class"])
 @pytest.mark.parametrize("reduction", ["mean", "none"])

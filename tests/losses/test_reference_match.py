@@ -13,6 +13,8 @@ from hscl.functional import contrastive_loss, supcon_loss
 from reference import reference_loss, reference_supcon
 from tests.conftest import HARDENINGS, TOL, make_batch
 
+pytestmark = pytest.mark.usefixtures("backend")  # every test on the dense and the tiled path
+
 
 def _compare(z, labels, ours_kw, ref_kw, seed=0):
     z1 = z.clone().requires_grad_(True)

@@ -12,6 +12,8 @@ import hscl
 from hscl.diagnostics import asymptotic_losses
 from hscl.functional import contrastive_loss, supcon_loss
 
+pytestmark = pytest.mark.usefixtures("backend")  # every test on the dense and the tiled path
+
 DTYPES = [torch.float64, torch.float32, torch.bfloat16, torch.float16]
 
 

@@ -38,7 +38,10 @@ class ContrastiveLoss(nn.Module):
             concatenated batch, and the returned value is the global loss on every process. (With
             ``reduction="none"`` the local per-anchor values are returned unscaled.)
         chunk_size: process anchors in chunks of this many: memory O(chunk * M) with gradients (each chunk is
-            recomputed in the backward pass), the same values and gradients.
+            recomputed in the backward pass), the same values and gradients (``backend="dense"`` only).
+        backend: ``"auto"`` (default), ``"dense"`` or ``"tiled"``: as in
+            :func:`hscl.functional.contrastive_loss`, with R = global batch + queue.
+        tile_size: the tile edge of ``backend="tiled"``.
 
     ``forward(z, labels=None, *, instance_ids=None, return_stats=False)``: ``z`` is ``[B, V, D]``; ``labels``
     ``[B]``; ``instance_ids`` ``[B]`` identifies the samples (e.g. data-set indices) so that queue entries of
@@ -61,6 +64,8 @@ class ContrastiveLoss(nn.Module):
         queue_positives: bool = False,
         gather_distributed: bool = False,
         chunk_size: int | None = None,
+        backend: str = "auto",
+        tile_size: int | None = None,
     ) -> None:
         super().__init__()
         opts = check.check_options(
@@ -82,6 +87,7 @@ class ContrastiveLoss(nn.Module):
         self.detach_weights = bool(detach_weights)
         self.normalize = bool(normalize)
         self.chunk_size = check.check_optional_count("chunk_size", chunk_size)
+        self.backend, self.tile_size = _engine.check_backend(backend, tile_size, self.chunk_size)
         queue_size = check.check_optional_count("queue_size", queue_size)
         self.queue = EmbeddingQueue(queue_size) if queue_size is not None else None
         self.queue_positives = bool(queue_positives)
@@ -112,6 +118,8 @@ class ContrastiveLoss(nn.Module):
             parts.append(f"debias={self.debias:g}")
         if self.chunk_size:
             parts.append(f"chunk_size={self.chunk_size}")
+        if self.backend != "auto":
+            parts.append(f"backend={self.backend!r}")
         if self.gather_distributed:
             parts.append("gather_distributed=True")
         return ", ".join(parts)
@@ -190,6 +198,8 @@ class ContrastiveLoss(nn.Module):
                 debias=self.debias,
                 detach_weights=self.detach_weights,
                 want_stats=bool(return_stats),
+                backend=_engine.resolve_backend(self.backend, rows=b * v, cols=zr.shape[0], chunk_size=self.chunk_size),
+                tile_size=self.tile_size,
             )
             loss = _engine.reduce(terms, self.reduction, shape=(b, v), distributed=distributed)
 

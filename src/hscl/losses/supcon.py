@@ -26,18 +26,35 @@ class SupConLoss(nn.Module):
     ``gather_distributed=True``: under ``torch.distributed``, P_L(i) and the denominator range over the global
     batch (embeddings gathered with gradient), each process keeps its own anchors, and the value is the global
     mean on every process; gradients are scaled so that DDP's averaging gives those of one process on the
-    concatenated batch (as in :class:`hscl.ContrastiveLoss`).
+    concatenated batch (as in :class:`hscl.ContrastiveLoss`). ``backend`` and ``tile_size`` are those of
+    :func:`hscl.functional.supcon_loss`.
     """
 
-    def __init__(self, temperature: float = 0.1, normalize: bool = True, gather_distributed: bool = False) -> None:
+    def __init__(
+        self,
+        temperature: float = 0.1,
+        normalize: bool = True,
+        gather_distributed: bool = False,
+        *,
+        backend: str = "auto",
+        tile_size: int | None = None,
+    ) -> None:
         super().__init__()
         self.temperature = check.check_temperature(temperature)
+        self.backend, self.tile_size = _engine.check_backend(backend, tile_size, None)
         self.normalize = bool(normalize)
         self.gather_distributed = bool(gather_distributed)
 
     def forward(self, z: Tensor, labels: Tensor) -> Tensor:
         if not (self.gather_distributed and D.is_distributed()):
-            return supcon_loss(z, labels, temperature=self.temperature, normalize=self.normalize)
+            return supcon_loss(
+                z,
+                labels,
+                temperature=self.temperature,
+                normalize=self.normalize,
+                backend=self.backend,
+                tile_size=self.tile_size,
+            )
         x, y, _, _, _ = _engine.prepare(
             z,
             labels,
@@ -48,7 +65,10 @@ class SupConLoss(nn.Module):
         )
         with _engine.full_precision(z.device):
             (xg, yg), offset = D.gather(x, y)
-            terms = _engine.supcon_terms(x, y, offset, xg, yg, self.temperature)
+            backend = _engine.resolve_backend(self.backend, rows=x.shape[0], cols=xg.shape[0], chunk_size=None)
+            terms = _engine.supcon_terms(
+                x, y, offset, xg, yg, self.temperature, backend=backend, tile_size=self.tile_size
+            )
             return _engine.reduce(terms, "mean", shape=tuple(z.shape[:2]), distributed=True)
 
     def extra_repr(self) -> str:
