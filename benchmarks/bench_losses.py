@@ -7,7 +7,11 @@ second process: on the CPU, the growth of the resident set during one call (VmHW
 /proc/self/clear_refs, with glibc's mmap threshold pinned so that freed tensors leave the resident set, which
 would slow the timings); on a GPU, torch.cuda.max_memory_allocated.
 
-    python benchmarks/bench_losses.py                       # CPU, M = 512, 2048, 8192, plus M = 32768 chunked
+Every hscl loss runs on both paths: ``dense`` (the [M, M] score matrix) and ``tiled`` (``backend="tiled"``: the
+scores formed tile by tile, memory O(M D + tile^2)). At the large M the dense path runs with ``chunk_size`` and
+the floor and the tiled path beside it; each memory cell runs in a fresh child process of its own.
+
+    python benchmarks/bench_losses.py                       # CPU, M = 512, 2048, 8192, plus M = 32768
     python benchmarks/bench_losses.py --device cuda --large 65536
 """
 
@@ -71,9 +75,10 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
-def peak_memory(step, device) -> int:
-    """Peak extra bytes of one ``step()`` after a warm-up call."""
-    step()
+def peak_memory(step, device, warm: bool = True) -> int:
+    """Peak extra bytes of one ``step()``, after a warm-up call unless ``warm=False``."""
+    if warm:
+        step()
     with PeakMemory(device) as mem:
         step()
     return mem.peak
@@ -98,14 +103,27 @@ def measure(step, device, budget_s: float, max_repeats: int = 30):
     return statistics.median(times), len(times)
 
 
-def memory_in_child(args, device) -> dict:
-    """Peak memory of every cell, measured in a child process whose allocator returns freed memory at once."""
+def memory_in_child(args, device, index: int) -> dict:
+    """Peak memory of cell ``index``, measured in a fresh child process whose allocator returns freed memory
+    at once."""
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="131072")
-    cmd = [sys.executable, __file__, "--memory-only", "--device", str(device), "--dim", str(args.dim),
+    cmd = [sys.executable, __file__, "--memory-only", str(index), "--device", str(device), "--dim", str(args.dim),
            "--classes", str(args.classes), "--large", str(args.large), "--chunk-size", str(args.chunk_size),
            "--sizes", *map(str, args.sizes)]  # fmt: skip
     out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
     return {tuple(k.split("|")): v for k, v in json.loads(out.strip().splitlines()[-1]).items()}
+
+
+LOSSES = {
+    "UCL": {},
+    "H-UCL (beta=1)": dict(hardening=hscl.ExponentialTilt(1.0)),
+    "SCL": dict(negatives="other_class"),
+    "H-SCL (beta=1)": dict(negatives="other_class", hardening=hscl.ExponentialTilt(1.0)),
+    "H-SCL (tau=e^-0.5)": dict(negatives="other_class", hardening=hscl.Threshold(math.exp(-0.5))),
+}
+#: The losses run at the large M: dense with chunk_size, and tiled.
+LARGE_DENSE = ("UCL", "H-SCL (beta=1)")
+LARGE_TILED = ("UCL", "H-SCL (beta=1)", "H-SCL (tau=e^-0.5)")
 
 
 def cells(args, device):
@@ -115,37 +133,40 @@ def cells(args, device):
             yield m, name, None, step
     if args.large:
         steps = make_steps(args.large, args.dim, args.classes, device, chunk_size=args.chunk_size)
-        for name in ("hscl UCL", "hscl H-SCL (beta=1)"):
-            yield args.large, name, args.chunk_size, steps[name]
+        for name, step in steps.items():
+            yield args.large, name, args.chunk_size if name.startswith("hscl dense") else None, step
 
 
 def make_steps(m: int, dim: int, classes: int, device, chunk_size=None):
+    """The cells of one M; with ``chunk_size`` (the large M): the floor, the dense losses of
+    :data:`LARGE_DENSE` in chunks and the tiled ones of :data:`LARGE_TILED`, without pytorch-metric-learning."""
     g = torch.Generator().manual_seed(0)
     b = m // 2
     z = torch.randn(b, 2, dim, generator=g).to(device)
     y = torch.randint(classes, (b,), generator=g).to(device)
     flat_y = y.repeat_interleave(2)
-    grad_s = torch.randn(m, m, generator=g).to(device) if chunk_size is None else None
+    grad_s = []  # dL/dS of the floor, made on its first call (4 GiB at M = 32768)
 
     def hscl_step(**kw):
         def step():
             zz = z.detach().requires_grad_(True)
-            contrastive_loss(zz, y, chunk_size=chunk_size, **kw).backward()
+            contrastive_loss(zz, y, **kw).backward()
 
         return step
 
     def floor():
+        if not grad_s:
+            grad_s.append(torch.randn(m, m, generator=torch.Generator().manual_seed(1)).to(device))
         x = z.detach().reshape(m, dim).requires_grad_(True)
-        (x @ x.T).backward(grad_s)
+        (x @ x.T).backward(grad_s[0])
 
-    steps = {}
-    if chunk_size is None:
-        steps["floor: X X^T fwd+bwd"] = floor
-    steps["hscl UCL"] = hscl_step()
-    steps["hscl H-UCL (beta=1)"] = hscl_step(hardening=hscl.ExponentialTilt(1.0))
-    steps["hscl SCL"] = hscl_step(negatives="other_class")
-    steps["hscl H-SCL (beta=1)"] = hscl_step(negatives="other_class", hardening=hscl.ExponentialTilt(1.0))
-    steps["hscl H-SCL (tau=e^-0.5)"] = hscl_step(negatives="other_class", hardening=hscl.Threshold(math.exp(-0.5)))
+    steps = {"floor: X X^T fwd+bwd": floor}
+    for name, kw in LOSSES.items():
+        if chunk_size is None or name in LARGE_DENSE:
+            steps[f"hscl dense {name}"] = hscl_step(backend="dense", chunk_size=chunk_size, **kw)
+    for name, kw in LOSSES.items():
+        if chunk_size is None or name in LARGE_TILED:
+            steps[f"hscl tiled {name}"] = hscl_step(backend="tiled", **kw)
     if chunk_size is None:
         try:
             from pytorch_metric_learning import losses as pml
@@ -169,6 +190,30 @@ def make_steps(m: int, dim: int, classes: int, device, chunk_size=None):
             )
             steps["pml SupConLoss"] = pml_step(supcon, flat_y)
     return steps
+
+
+def targets(rows: list[dict], large: int) -> list[str]:
+    """The issue's targets, each against the measured cells: H-SCL (beta and tau) at most 1.5x the floor and
+    0.3x pml SupConLoss at M = 2048 and 8192, and the loss at the large M under 100 MiB peak with its inputs."""
+    cell = {(r["m"], r["method"]): r for r in rows if "ms" in r}
+    out = []
+    for m in (2048, 8192):
+        for path in ("dense", "tiled"):
+            for loss in ("H-SCL (beta=1)", "H-SCL (tau=e^-0.5)"):
+                r = cell.get((m, f"hscl {path} {loss}"))
+                if r is None:
+                    continue
+                xf, xp = r["x_floor"], r.get("x_pml_supcon")
+                verdict = "met" if xf <= 1.5 and xp is not None and xp <= 0.3 else "missed"
+                pml = f"{xp:.2f}x" if xp is not None else "n/a"
+                text = f"* M = {m}, {path} {loss}: {xf:.2f}x the floor (<= 1.5x), {pml} pml SupConLoss (<= 0.3x)"
+                out.append(f"{text}: {verdict}")
+    for r in rows:
+        if r["m"] == large and "ms" in r and r["method"].startswith("hscl"):
+            verdict = "met" if r["with_inputs_mib"] < 100 else "missed"
+            text = f"* M = {large}, {r['method']}: {r['with_inputs_mib']:.0f} MiB peak with the embeddings"
+            out.append(f"{text} and their gradient (< 100 MiB): {verdict}")
+    return out
 
 
 def machine(device) -> str:
@@ -195,40 +240,43 @@ def main(argv=None) -> int:
     ap.add_argument("--chunk-size", type=int, default=1024)
     ap.add_argument("--budget", type=float, default=3.0, help="seconds of timing per cell")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--memory-only", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--memory-only", type=int, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--note", default="", help="a line for the results file (e.g. what else ran)")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "losses_cpu")
     args = ap.parse_args(argv)
     device = torch.device(args.device)
 
-    if args.memory_only:
+    if args.memory_only is not None:
         peaks = {}
-        for m, name, chunk, step in cells(args, device):
-            if not isinstance(step, str):
-                peaks[f"{m}|{name}|{chunk}"] = peak_memory(step, device)
+        for index, (m, name, chunk, step) in enumerate(cells(args, device)):
+            if index == args.memory_only and not isinstance(step, str):
+                peaks[f"{m}|{name}|{chunk}"] = peak_memory(step, device, warm=m != args.large)
         print(json.dumps(peaks))
         return 0
 
     rows = []
-    for m, name, chunk, step in cells(args, device):
+    peaks = {}
+    for index, (m, name, chunk, step) in enumerate(cells(args, device)):
         if isinstance(step, str):
             rows.append(dict(m=m, method=name, chunk=chunk, note=step))
             print(f"M={m:6d} {name:28s} {step}", flush=True)
             continue
-        sec, n = measure(step, device, args.budget if chunk is None else 0.0, max_repeats=30 if chunk is None else 1)
+        large = m == args.large
+        sec, n = measure(step, device, 0.0 if large else args.budget, max_repeats=1 if large else 30)
         rows.append(dict(m=m, method=name, chunk=chunk, ms=1e3 * sec, repeats=n))
-        print(f"M={m:6d} {name:28s} chunk={chunk} {1e3 * sec:10.1f} ms (n={n})", flush=True)
-    print("measuring peak memory in a child process ...", flush=True)
-    peaks = memory_in_child(args, device)
+        peaks.update(memory_in_child(args, device, index))
+        print(f"M={m:6d} {name:36s} chunk={chunk} {1e3 * sec:10.1f} ms (n={n})", flush=True)
     for r in rows:
         if "ms" not in r:
             continue
         r["peak_mib"] = peaks[(str(r["m"]), r["method"], str(r["chunk"]))] / 2**20
-        same_m = {x["method"]: x.get("ms") for x in rows if x["m"] == r["m"] and x["chunk"] is None}
-        if r["chunk"] is None:
-            r["x_floor"] = r["ms"] / same_m["floor: X X^T fwd+bwd"]
-            r["x_pml_supcon"] = r["ms"] / same_m["pml SupConLoss"] if same_m.get("pml SupConLoss") else None
-        else:
-            r["dense_matrix_gib"] = r["m"] ** 2 * 4 / GIB
+        r["with_inputs_mib"] = r["peak_mib"] + r["m"] * args.dim * 4 / 2**20
+        same_m = {x["method"]: x.get("ms") for x in rows if x["m"] == r["m"]}
+        r["x_floor"] = r["ms"] / same_m["floor: X X^T fwd+bwd"]
+        r["x_pml_supcon"] = r["ms"] / same_m["pml SupConLoss"] if same_m.get("pml SupConLoss") else None
+        if r["method"].startswith("hscl tiled"):
+            dense = same_m.get(r["method"].replace("tiled", "dense"))
+            r["x_dense"] = r["ms"] / dense if dense else None
 
     command = "python benchmarks/bench_losses.py " + " ".join(argv if argv is not None else sys.argv[1:])
     lines = [
@@ -236,25 +284,35 @@ def main(argv=None) -> int:
         "",
         f"Command: `{command.strip()}`  ",
         f"Machine: {machine(device)}  ",
-        f"Date: {time.strftime('%Y-%m-%d')}; D = {args.dim}, {args.classes} classes, 2 views, float32, "
-        "forward + backward, median of repeated calls; peak memory from a second process.",
+        f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; D = {args.dim}, {args.classes} classes, "
+        f"2 views, float32, forward + backward, median of repeated calls (one call at M = {args.large}); peak "
+        f"memory of one call (after a warm-up call, but not at M = {args.large}) in a fresh child process per "
+        "cell; *+ inputs* adds the "
+        "embeddings themselves (M x D float32).",
+        *([args.note + "  "] if args.note else []),
         "",
-        "| M | method | ms | x floor | x pml SupCon | peak MiB |",
-        "|---:|---|---:|---:|---:|---:|",
+        "| M | method | ms | x floor | x pml SupCon | x dense | peak MiB | + inputs MiB |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
+
+    def fmt(v):
+        return f"{v:.2f}" if v else ""
+
     for r in rows:
         if "note" in r:
-            lines.append(f"| {r['m']} | {r['method']} | {r['note']} | | | |")
+            lines.append(f"| {r['m']} | {r['method']} | {r['note']} | | | | | |")
             continue
         name = r["method"] + (f" (chunk_size={r['chunk']})" if r["chunk"] else "")
-        xf = f"{r['x_floor']:.2f}" if r.get("x_floor") else ""
-        xp = f"{r['x_pml_supcon']:.2f}" if r.get("x_pml_supcon") else ""
-        lines.append(f"| {r['m']} | {name} | {r['ms']:.1f} | {xf} | {xp} | {r['peak_mib']:.0f} |")
+        lines.append(
+            f"| {r['m']} | {name} | {r['ms']:.1f} | {fmt(r.get('x_floor'))} | {fmt(r.get('x_pml_supcon'))} | "
+            f"{fmt(r.get('x_dense'))} | {r['peak_mib']:.0f} | {r['with_inputs_mib']:.0f} |"
+        )
     if args.large:
         lines += [
             "",
             f"At M = {args.large} one dense M x M float32 matrix alone takes {args.large**2 * 4 / GIB:.1f} GiB.",
         ]
+    lines += ["", "Targets of issue 14 against this run:", "", *targets(rows, args.large)]
     text = "\n".join(lines) + "\n"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     for suffix, payload in ((".md", text), (".json", json.dumps(dict(machine=machine(device), rows=rows), indent=1))):

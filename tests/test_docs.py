@@ -206,6 +206,7 @@ LAYERS = (
             "hscl._validation",
             "hscl.distributed",
             "hscl.queue",
+            "hscl._triton",
             "hscl._tiled",
             "hscl._engine",
             "hscl.functional",

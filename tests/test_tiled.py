@@ -268,3 +268,56 @@ def test_no_m_by_m_tensor_on_the_tiled_path():
     out = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT], capture_output=True, text=True, check=True)
     grown_kib = int(out.stdout.split()[-1])
     assert grown_kib < 200 * 1024, f"peak memory grew by {grown_kib} KiB"
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        dict(negatives="other_class", hardening=hscl.ExponentialTilt(1.0)),
+        dict(negatives="other_class", positives="labels", hardening=hscl.Threshold(math.exp(-0.5))),
+        dict(hardening=hscl.ExponentialTilt(0.5), detach_weights=True),
+    ],
+)
+def test_compiled_tiles_equal_eager(options, monkeypatch):
+    """``HSCL_COMPILE=1``: the tiles' element-wise work through ``torch.compile`` gives the eager values and
+    gradients (float64, to 1e-12); 23 samples x 2 views in tiles of 8 (a last tile of 6: one dynamic graph)."""
+    monkeypatch.setattr(_tiled, "_COMPILED", {})
+    monkeypatch.setattr(_tiled, "_COMPILE_BROKEN", [])
+    z, y = make_batch(b=23, v=2, d=5, classes=4, seed=11)
+    z = z.double()
+
+    def loss(x):
+        return contrastive_loss(x, y, backend="tiled", tile_size=8, reduction="none", **options)
+
+    monkeypatch.setenv("HSCL_COMPILE", "0")
+    eager = _value_and_grad(loss, z)
+    monkeypatch.setenv("HSCL_COMPILE", "1")
+    assert _tiled.compile_enabled()
+    compiled = _value_and_grad(loss, z)
+    assert set(_tiled._COMPILED) == {"forward", "backward"} and not _tiled._COMPILE_BROKEN
+    _assert_close(compiled, eager, TOL64)
+
+
+def test_a_failing_compile_warns_once_and_runs_eager(monkeypatch):
+    """A compiler error is caught once, warned once, and every later tile runs eager (the same numbers)."""
+
+    def broken(fn, **kwargs):
+        def run(*args):
+            raise RuntimeError("no compiler here")
+
+        return run
+
+    monkeypatch.setattr(_tiled, "_COMPILED", {})
+    monkeypatch.setattr(_tiled, "_COMPILE_BROKEN", [])
+    monkeypatch.setattr(torch, "compile", broken)
+    z, y = make_batch(b=9, v=2, d=4, seed=12)
+    options = dict(negatives="other_class", hardening=hscl.ExponentialTilt(1.0), backend="tiled", tile_size=4)
+    monkeypatch.setenv("HSCL_COMPILE", "0")
+    want = contrastive_loss(z, y, **options)
+    monkeypatch.setenv("HSCL_COMPILE", "1")
+    with pytest.warns(RuntimeWarning, match="torch.compile of the tiled path failed") as caught:
+        got = contrastive_loss(z, y, **options)
+        again = contrastive_loss(z, y, **options)
+    assert len([w for w in caught if "torch.compile" in str(w.message)]) == 1
+    assert not _tiled.compile_enabled() and "no compiler here" in _tiled._COMPILE_BROKEN[0]
+    assert torch.equal(got, want) and torch.equal(again, want)

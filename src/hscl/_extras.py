@@ -4,7 +4,9 @@ and diagnostics core. The pipelines need an extra (``pyproject.toml``): ``hscl[i
 
 from __future__ import annotations
 
+import functools
 import importlib.util
+import os
 from collections.abc import Iterable, Sequence
 
 # The imports each extra brings (pyproject.toml lists their distributions; tests/test_extras.py keeps them equal).
@@ -13,6 +15,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "graphs": ("torch_geometric", "yaml", "sklearn", "scipy", "joblib", "matplotlib", "tqdm"),
 }
 EXTRAS["all"] = tuple(dict.fromkeys(EXTRAS["images"] + EXTRAS["graphs"]))
+EXTRAS["gpu"] = ("triton",)  # the Triton kernels of the tiled loss path (hscl._triton); not part of 'all'
 
 
 class MissingExtraError(ImportError):
@@ -49,6 +52,30 @@ def require(by: str, *extras: str, modules: Sequence[str] | None = None) -> None
     installs = " or ".join(f"pip install 'hscl[{e}]'" for e in extras)
     detail = f" (missing: {', '.join(lacking)})" if lacking else ""
     raise MissingExtraError(f"{by} needs the {names} extra: {installs}{detail}")
+
+
+@functools.cache
+def _triton_installed() -> bool:
+    return not missing(["triton"])
+
+
+#: ``HSCL_TRITON``: ``auto`` (the default), ``force`` or ``off``; see :func:`use_triton`.
+TRITON_MODES = ("auto", "force", "off")
+
+
+def use_triton(za, zr) -> bool:
+    """Whether the tiled loss path computes log E_i with the Triton kernels (``hscl._triton``, the 'gpu' extra)
+    for the embeddings ``za`` and ``zr``, by the environment variable ``HSCL_TRITON``: ``auto`` (the default):
+    float32 CUDA tensors of at most 256 columns, with triton installed; ``force``: any float32 or float64 tensors
+    (CPU tensors run under Triton's interpreter, ``TRITON_INTERPRET=1``); ``off``: never."""
+    mode = os.environ.get("HSCL_TRITON", "auto").strip().lower() or "auto"
+    if mode not in TRITON_MODES:
+        raise ValueError(f"HSCL_TRITON must be one of {', '.join(TRITON_MODES)}, got {mode!r}")
+    if mode == "off" or za.dtype != zr.dtype or str(za.dtype) not in ("torch.float32", "torch.float64"):
+        return False
+    if mode == "force":
+        return True
+    return za.is_cuda and zr.is_cuda and str(za.dtype) == "torch.float32" and za.shape[1] <= 256 and _triton_installed()
 
 
 def progress_bar(iterable, **kwargs):

@@ -17,6 +17,11 @@ The scores s_ij = z_i . z_j / t are formed tile by tile, over (anchor tile x ref
 * :func:`supcon_terms`: SupCon's denominator by the same online log-sum-exp; the positive sum from per-class
   sums of the embeddings (sum_p s_ip = z_i . (sum of its class - z_i) / t), O(M D).
 
+* :func:`reference_log_means`: the five tilted means of :mod:`hscl.diagnostics.asymptotic` (UCL, H-UCL, SCL,
+  H-SCL and the collision set C(i), kept when the labels are equal) in one forward-only pass over the tiles.
+* :func:`tile_kernel`: the element-wise work of a tile of :func:`log_tilted_mean` (built-in hardenings), eager,
+  or through ``torch.compile(dynamic=True)`` with ``HSCL_COMPILE=1`` (an eager fallback, warned once).
+
 Rows without a candidate give log E_i = 0 and a zero gradient, as on the dense path.
 """
 
@@ -24,6 +29,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
+import warnings
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -31,6 +38,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from ._extras import use_triton
 from .hardening import ExponentialTilt, Threshold
 
 #: The default tile edge on CPU: forward and backward of H-SCL (beta = 1, view positives) at M = 4096, D = 128,
@@ -102,12 +110,72 @@ def _threshold_below(hardening, dtype: torch.dtype) -> float | None:
     return torch.nextafter(log_tau, torch.tensor(-math.inf, dtype=dtype)).item()
 
 
-def _builtin_tile(s: Tensor, excluded: Tensor, below: float | None) -> tuple[Tensor, Tensor]:
-    """The scores of the kept entries (-inf elsewhere) and the kept mask of one tile."""
-    keep = ~excluded
-    if below is not None:
-        keep &= s > below
-    return s.masked_fill(~keep, -math.inf), keep
+def _below_or_inf(below: float | None) -> float:
+    return -math.inf if below is None else below
+
+
+def _forward_tile(s, ka, kr, m, s1, s2, n, beta: float, below: float):
+    """One tile's update of the per-row running (max, Z1, Z2, count) (see :class:`_TiledLogTiltedMean`): the
+    candidates are the entries with ``ka[i] != kr[j]`` and s > ``below``; returns the four new statistics."""
+    keep = (ka[:, None] != kr[None, :]) & (s > below)
+    masked = s.masked_fill(~keep, -math.inf)
+    new = torch.maximum(m, masked.amax(1))
+    safe = torch.where(torch.isfinite(new), new, 0.0)
+    x = masked - safe[:, None]
+    d = m - safe  # -inf while the row had no kept entry (its sums are 0)
+    count = n + keep.to(s.dtype).sum(1)
+    if beta > 0:
+        p2 = torch.exp(beta * x)
+        rescale2 = torch.exp(beta * d)
+        return new, s1 * (torch.exp(d) * rescale2) + (torch.exp(x) * p2).sum(1), s2 * rescale2 + p2.sum(1), count
+    return new, s1 * torch.exp(d) + torch.exp(x).sum(1), s2, count
+
+
+def _backward_tile(s, ka, kr, top, g1, g2, beta: float, below: float, with_g2: bool):
+    """One recomputed tile's weights dL/ds_ij: g1_i e^{(1+beta)(s - m_i)} - g2_i e^{beta (s - m_i)} on the
+    candidates (0 elsewhere; the g2 term only ``with_g2``)."""
+    keep = (ka[:, None] != kr[None, :]) & (s > below)
+    x = s.masked_fill(~keep, -math.inf) - top[:, None]
+    if beta > 0:
+        p2 = torch.exp(beta * x)
+        g = torch.exp(x) * p2 * g1[:, None]
+        return g - p2 * g2[:, None] if with_g2 else g
+    return torch.exp(x) * g1[:, None]
+
+
+_COMPILED: dict[str, Callable] = {}
+_COMPILE_BROKEN: list[str] = []
+
+
+def compile_enabled() -> bool:
+    """Whether the tiles' element-wise work runs through ``torch.compile``: environment variable
+    ``HSCL_COMPILE=1`` (default off: ``0``)."""
+    return os.environ.get("HSCL_COMPILE", "0") == "1" and not _COMPILE_BROKEN
+
+
+def tile_kernel(name: str, fn: Callable) -> Callable:
+    """``fn`` itself, or with ``HSCL_COMPILE=1`` its ``torch.compile(dynamic=True)`` version (one graph for
+    every tile shape), falling back to ``fn`` for good, with one warning, if compiling or running it fails."""
+    if not compile_enabled():
+        return fn
+    if name not in _COMPILED:
+        _COMPILED[name] = torch.compile(fn, dynamic=True)
+
+    def run(*args):
+        if _COMPILE_BROKEN:
+            return fn(*args)
+        try:
+            return _COMPILED[name](*args)
+        except Exception as exc:  # any compiler failure: eager gives the same numbers
+            _COMPILE_BROKEN.append(f"{type(exc).__name__}: {exc}")
+            warnings.warn(
+                f"hscl: torch.compile of the tiled path failed ({type(exc).__name__}); running eager from now on",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            return fn(*args)
+
+    return run
 
 
 class _TiledLogTiltedMean(torch.autograd.Function):
@@ -122,25 +190,15 @@ class _TiledLogTiltedMean(torch.autograd.Function):
         c = za.shape[0]
         top = za.new_full((c,), -math.inf)
         z1, z2, count = za.new_zeros(c), za.new_zeros(c), za.new_zeros(c)
+        step = tile_kernel("forward", _forward_tile)
         for a0, a1 in _spans(c, spec.tile):
             za_t = za[a0:a1] * spec.inv_t
             m, s1, s2, n = top[a0:a1], z1[a0:a1], z2[a0:a1], count[a0:a1]
             for r0, r1 in _spans(zr.shape[0], spec.tile):
                 s = za_t @ zr[r0:r1].T
-                masked, keep = _builtin_tile(s, ka[a0:a1, None] == kr[None, r0:r1], below)
-                new = torch.maximum(m, masked.amax(1))
-                safe = torch.where(torch.isfinite(new), new, 0.0)
-                x = masked - safe[:, None]
-                d = m - safe  # -inf while the row had no kept entry (its sums are 0)
-                if beta > 0:
-                    p2 = torch.exp(beta * x)
-                    rescale2 = torch.exp(beta * d)
-                    s1.mul_(torch.exp(d) * rescale2).add_((torch.exp(x) * p2).sum(1))
-                    s2.mul_(rescale2).add_(p2.sum(1))
-                else:
-                    s1.mul_(torch.exp(d)).add_(torch.exp(x).sum(1))
-                n.add_(keep.to(s.dtype).sum(1))
-                m.copy_(new)
+                stats = step(s, ka[a0:a1], kr[r0:r1], m, s1, s2, n, beta, _below_or_inf(below))
+                for old, value in zip((m, s1, s2, n), stats, strict=True):
+                    old.copy_(value)
         kept = count > 0
         if beta > 0:
             log_e = top + z1.log() - z2.log()
@@ -163,20 +221,16 @@ class _TiledLogTiltedMean(torch.autograd.Function):
             zero = grad.new_zeros(())
             g1 = torch.where(kept, grad * c1 / z1, zero)
             g2 = torch.where(kept, grad * c2 / z2, zero) if c2 else None
+            g2b = g1 if g2 is None else g2  # unused by the tile when g2 is None
+            step = tile_kernel("backward", _backward_tile)
             grad_za, grad_zr = torch.zeros_like(za), torch.zeros_like(zr)
             for a0, a1 in _spans(za.shape[0], spec.tile):
                 za_t = za[a0:a1] * spec.inv_t
                 for r0, r1 in _spans(zr.shape[0], spec.tile):
                     zr_t = zr[r0:r1]
-                    masked, _keep = _builtin_tile(za_t @ zr_t.T, ka[a0:a1, None] == kr[None, r0:r1], below)
-                    x = masked - top[a0:a1, None]
-                    if beta > 0:
-                        p2 = torch.exp(beta * x)
-                        g = (torch.exp(x) * p2).mul_(g1[a0:a1, None])
-                        if g2 is not None:
-                            g.addcmul_(p2, g2[a0:a1, None], value=-1.0)
-                    else:
-                        g = torch.exp(x).mul_(g1[a0:a1, None])
+                    s = za_t @ zr_t.T
+                    rows = (ka[a0:a1], kr[r0:r1], top[a0:a1], g1[a0:a1], g2b[a0:a1])
+                    g = step(s, *rows, beta, _below_or_inf(below), g2 is not None)
                     grad_za[a0:a1].addmm_(g, zr_t, alpha=spec.inv_t)
                     grad_zr[r0:r1].addmm_(g.T, za_t)
             return grad_za, grad_zr, None, None, None
@@ -252,6 +306,10 @@ def log_tilted_mean(
     the columns j with ``kr[j] != ka[i]`` (and, for a threshold, s_ij >= log tau); ``(log_e, weighted)``."""
     spec = _Spec(hardening, inv_t, tile, detach_weights)
     if hardening is None or isinstance(hardening, (ExponentialTilt, Threshold)):
+        if use_triton(za, zr):  # the Triton kernels (CUDA, or HSCL_TRITON=force); triton is imported only here
+            from . import _triton
+
+            return _triton.log_tilted_mean(za, zr, ka, kr, hardening, inv_t=inv_t, detach_weights=detach_weights)
         return _TiledLogTiltedMean.apply(za, zr, ka, kr, spec)
     if isinstance(hardening, torch.nn.Module) and any(p.requires_grad for p in hardening.parameters()):
         raise ValueError(
@@ -468,3 +526,107 @@ def supcon_terms(
     pos_sum = (x * (sums[mine] - xr[ia])).sum(1) / temperature
     per_anchor = log_den - pos_sum / num_pos.clamp_min(1)
     return per_anchor.masked_fill(~valid, 0.0), valid
+
+
+class _SetSums:
+    """Per anchor row, two online log-sum-exps: over the *collision* entries of a tile (the mask kind "keep when
+    equal": same label, other instance) and over the other candidates, each with its own running max."""
+
+    def __init__(self, rows: int, like: Tensor):
+        self.tops = [like.new_full((rows,), -math.inf), like.new_full((rows,), -math.inf)]
+        self.sums = [like.new_zeros(rows), like.new_zeros(rows)]
+
+    def update(self, v: Tensor, coll: Tensor) -> tuple[Tensor, Tensor, list[Tensor]]:
+        """Add the tile ``v`` (-inf off the candidates); ``(x, e, rescale)``: x = v - its set's new max (-inf
+        off the candidates), e = exp(x) (0 there), and per set the factor exp(old max - new max) applied."""
+        rescale, safes = [], []
+        for k, top in enumerate(self.tops):
+            part = v.masked_fill(~coll if k == 0 else coll, -math.inf)
+            new = torch.maximum(top, part.amax(1))
+            safe = torch.where(torch.isfinite(new), new, 0.0)
+            rescale.append(torch.exp(top - safe))  # 0 while the set had no entry (its sum is 0)
+            safes.append(safe)
+            top.copy_(new)
+        x = v - torch.where(coll, safes[0][:, None], safes[1][:, None])
+        e = torch.exp(x)
+        for k, total in enumerate(self.sums):
+            total.mul_(rescale[k]).add_(torch.where(coll if k == 0 else ~coll, e, 0.0).sum(1))
+        return x, e, rescale
+
+    def logs(self) -> tuple[Tensor, Tensor]:
+        """log of each set's sum of e^{v}: ``max + log(sum)`` (-inf for a set without entries)."""
+        return tuple(
+            torch.where(total > 0, top + total.log(), -math.inf)
+            for top, total in zip(self.tops, self.sums, strict=True)
+        )
+
+
+@torch.no_grad()
+def reference_log_means(x: Tensor, y: Tensor, hardening, *, inv_t: float, tile: int) -> dict[str, Tensor]:
+    """The log tilted means of :mod:`hscl.diagnostics.asymptotic` for every row of ``x`` [2B, D] (view v of
+    sample b at row 2b + v) with all of ``x`` as reference set, tile by tile, in one pass over the scores.
+
+    Each tile splits the other-instance candidates U(i) (instance key row // 2) into the collision set C(i)
+    (same label: kept when the labels are equal) and D(i) (other label); per set and anchor only online
+    statistics are kept, so memory is O(N D + tile^2). Returns ``log_e_ucl``, ``log_e_hucl`` (over U),
+    ``log_e_scl``, ``log_e_hscl`` (over D), ``log_e_c`` (hardened, over C), ``weighted_d``, ``weighted_c``
+    (whether D(i), C(i) carry weight); a mean over a set without weight is 0, as on the dense path."""
+    n, dev = x.shape[0], x.device
+    u = torch.arange(n, device=dev) // 2
+    _, inverse, counts = torch.unique(y, return_inverse=True, return_counts=True)
+    beta = hardening.beta if isinstance(hardening, ExponentialTilt) and hardening.beta > 0 else None
+    below = _threshold_below(hardening, x.dtype)
+    user = not isinstance(hardening, (ExponentialTilt, Threshold))
+    parts: dict[str, list[Tensor]] = {}
+    for a0, a1 in _spans(n, tile):
+        c, xa = a1 - a0, x[a0:a1] * inv_t
+        base, num, den = _SetSums(c, x), _SetSums(c, x), _SetSums(c, x)  # num, den: user hardening only
+        h1, h2 = [x.new_zeros(c), x.new_zeros(c)], [x.new_zeros(c), x.new_zeros(c)]  # built-in hardening
+        for r0, r1 in _spans(n, tile):
+            s = xa @ x[r0:r1].T
+            other = u[a0:a1, None] != u[None, r0:r1]
+            coll = other & (y[a0:a1, None] == y[None, r0:r1])
+            xs, e, rescale = base.update(s.masked_fill(~other, -math.inf), coll)
+            if user:
+                w = user_log_weights(hardening, s)
+                off = ~other | (w == -math.inf)
+                num.update((w + s).masked_fill(off, -math.inf), coll)
+                den.update(w.masked_fill(off, -math.inf), coll)
+                continue
+            if beta is not None:  # weights e^{beta (s - max)}: numerator e^{(1 + beta)(s - max)}
+                q2 = torch.exp(beta * xs)
+                q1, r1s, r2s = e * q2, [r ** (1 + beta) for r in rescale], [r**beta for r in rescale]
+            else:  # threshold or beta = 0: weights 0 or 1, the denominator a count
+                keep = (other if below is None else (s > below) & other).to(x.dtype)
+                q1, q2, r1s, r2s = e * keep, keep, rescale, [None, None]
+            for k, mask in enumerate((coll, ~coll)):
+                h1[k].mul_(r1s[k]).add_(torch.where(mask, q1, 0.0).sum(1))
+                if r2s[k] is not None:
+                    h2[k].mul_(r2s[k])
+                h2[k].add_(torch.where(mask, q2, 0.0).sum(1))
+        lc, ld = base.logs()
+        n_d = (n - counts[inverse[a0:a1]]).to(x.dtype)
+        if user:
+            (n1c, n1d), (n2c, n2d) = num.logs(), den.logs()
+        else:
+            s1 = 1.0 + beta if beta is not None else 1.0
+            log = [torch.where(h > 0, h.log(), -math.inf) for h in (*h1, *h2)]
+            n1c, n1d = s1 * base.tops[0] + log[0], s1 * base.tops[1] + log[1]
+            if beta is not None:
+                n2c, n2d = beta * base.tops[0] + log[2], beta * base.tops[1] + log[3]
+            else:  # counts
+                n2c, n2d = log[2], log[3]
+        weighted_c, weighted_d = n2c > -math.inf, n2d > -math.inf
+        weighted_u = weighted_c | weighted_d
+        found = {
+            "log_e_ucl": (torch.logaddexp(lc, ld) - math.log(max(n - 2, 1)), torch.full_like(weighted_c, n > 2)),
+            "log_e_hucl": (torch.logaddexp(n1c, n1d) - torch.logaddexp(n2c, n2d), weighted_u),
+            "log_e_scl": (ld - n_d.clamp_min(1).log(), n_d > 0),
+            "log_e_hscl": (n1d - n2d, weighted_d),
+            "log_e_c": (n1c - n2c, weighted_c),
+        }
+        for key, (value, ok) in found.items():
+            parts.setdefault(key, []).append(torch.where(ok, value, 0.0))
+        parts.setdefault("weighted_d", []).append(weighted_d)
+        parts.setdefault("weighted_c", []).append(weighted_c)
+    return {k: torch.cat(v) for k, v in parts.items()}

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from .. import _engine
+from .. import _engine, _tiled
 from .. import _validation as check
 from .._extras import progress_bar
 from ..hardening import ExponentialTilt, Threshold
@@ -179,15 +179,26 @@ def assumption_report(
     temperature: float = 0.5,
     chunk_size: int | None = None,
     progress: bool = False,
+    backend: str = "auto",
+    tile_size: int | None = None,
 ) -> AssumptionReport:
     """Assumption 1 and the four asymptotic losses, with the batch ``z`` (``[B, 2, D]``) as reference set.
 
-    Anchors are processed in chunks of ``chunk_size`` (default: :func:`default_chunk_size`, about 1 GiB of
-    working memory), so a whole data set embedded once (the large-N limit) fits: memory is about
-    36 * chunk * 2B bytes beyond the embeddings.
+    ``backend="dense"`` processes the anchors in chunks of ``chunk_size`` (default: :func:`default_chunk_size`,
+    about 1 GiB of working memory), so a whole data set embedded once (the large-N limit) fits: memory is about
+    36 * chunk * 2B bytes beyond the embeddings. ``backend="tiled"`` never forms a [chunk, 2B] matrix: one pass
+    over (``tile_size`` x ``tile_size``) tiles of the scores keeps online statistics per anchor and set (memory
+    O(2B D + tile^2); the same values to rounding). ``"auto"`` (default) is dense when ``chunk_size`` is given
+    or (2B)^2 is at most 2^24, else tiled, as for :func:`hscl.functional.contrastive_loss`.
     """
     x, y, temperature, chunk_size = _prepare(z, labels, hardening, temperature, chunk_size)  # x L2-normalised
+    backend, tile = _engine.check_backend(backend, tile_size, chunk_size)
     m = x.shape[0]
+    if _engine.resolve_backend(backend, rows=m, cols=m, chunk_size=chunk_size) == "tiled":
+        with _engine.full_precision(z.device):
+            out = _tiled.reference_log_means(x, y, hardening, inv_t=1.0 / temperature, tile=tile)
+            out["s_neg"] = -(x * x[torch.arange(m, device=x.device) ^ 1]).sum(1) / temperature
+        return _report(out, hardening, temperature)
     chunk_size = chunk_size or default_chunk_size(m)
     with _engine.full_precision(z.device):
         starts = range(0, m, chunk_size)
@@ -198,7 +209,11 @@ def assumption_report(
             idx = torch.arange(start, min(start + chunk_size, m), device=x.device)
             parts.append(_chunk(x, y, idx, hardening, 1.0 / temperature))
         out = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+    return _report(out, hardening, temperature)
 
+
+def _report(out: dict[str, Tensor], hardening, temperature: float) -> AssumptionReport:
+    """The report from the per-anchor ``s_neg`` (-s_ip), log means and weighted flags of :func:`_chunk`."""
     excluded = ~out["weighted_d"]
     vacuous = ~out["weighted_c"]
     satisfied = (vacuous | (out["log_e_c"] >= out["log_e_hscl"])) & ~excluded
@@ -212,7 +227,7 @@ def assumption_report(
             "hscl diagnostics: no anchor has a weighted true negative (every D(i) is empty or below the "
             "threshold); the losses and the fraction are NaN",
             RuntimeWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
         losses = {name: math.nan for name in LOSS_NAMES}
     else:
@@ -254,10 +269,18 @@ def _chunk(x: Tensor, y: Tensor, idx: Tensor, hardening, inv_t: float) -> dict[s
 
 
 def asymptotic_losses(
-    z: Tensor, labels: Tensor, *, hardening, temperature: float = 0.5, chunk_size: int | None = None
+    z: Tensor,
+    labels: Tensor,
+    *,
+    hardening,
+    temperature: float = 0.5,
+    chunk_size: int | None = None,
+    backend: str = "auto",
+    tile_size: int | None = None,
 ) -> dict[str, float]:
     """The four asymptotic losses ``{"UCL", "H-UCL", "SCL", "H-SCL"}``: the mean of -s_ip + log E_i over the
-    anchors (those whose D(i) carries weight), with the batch ``z`` (``[B, 2, D]``) as reference set.
+    anchors (those whose D(i) carries weight), with the batch ``z`` (``[B, 2, D]``) as reference set
+    (``chunk_size``, ``backend`` and ``tile_size`` as in :func:`assumption_report`).
 
     >>> import torch
     >>> from hscl import ExponentialTilt
@@ -270,12 +293,35 @@ def asymptotic_losses(
     >>> 0.0 <= assumption_fraction(z, y, hardening=ExponentialTilt(1.0)) <= 1.0
     True
     """
-    return assumption_report(z, labels, hardening=hardening, temperature=temperature, chunk_size=chunk_size).losses
+    return assumption_report(
+        z,
+        labels,
+        hardening=hardening,
+        temperature=temperature,
+        chunk_size=chunk_size,
+        backend=backend,
+        tile_size=tile_size,
+    ).losses
 
 
 def assumption_fraction(
-    z: Tensor, labels: Tensor, *, hardening, temperature: float = 0.5, chunk_size: int | None = None
+    z: Tensor,
+    labels: Tensor,
+    *,
+    hardening,
+    temperature: float = 0.5,
+    chunk_size: int | None = None,
+    backend: str = "auto",
+    tile_size: int | None = None,
 ) -> float:
     """The fraction of anchors satisfying Assumption 1 (vacuous anchors counted as satisfied, anchors without
-    weighted true negatives left out). The full picture is :func:`assumption_report`."""
-    return assumption_report(z, labels, hardening=hardening, temperature=temperature, chunk_size=chunk_size).fraction
+    weighted true negatives left out). The full picture, and the options, are :func:`assumption_report`."""
+    return assumption_report(
+        z,
+        labels,
+        hardening=hardening,
+        temperature=temperature,
+        chunk_size=chunk_size,
+        backend=backend,
+        tile_size=tile_size,
+    ).fraction
