@@ -28,3 +28,19 @@ def test_beta_above_the_accepted_range(beta):
     _raises(ValueError, r"beta must be finite and >= 0\.0 and <= 10000, got", hscl.ExponentialTilt, beta)
     _raises(ValueError, r"beta must be finite and >= 0\.0 and <= 10000", hscl.losses.HUCL, beta=beta)
     assert hscl.ExponentialTilt(1e4).beta == 1e4
+
+
+def test_threshold_cut_is_the_largest_float_below_log_tau():
+    """Keeping s > cut keeps exactly the scores s >= log tau of that dtype (the kernels' strict compare)."""
+    import math
+
+    import torch
+
+    from hscl import Threshold
+
+    for tau in (math.exp(-0.5), 1.0, 3.7):
+        h = Threshold(tau)
+        for dtype in (torch.float32, torch.float64):
+            cut = torch.tensor(h.cut(dtype), dtype=dtype)
+            log_tau = torch.tensor(h.log_tau, dtype=dtype)
+            assert cut < log_tau and torch.nextafter(cut, torch.tensor(math.inf, dtype=dtype)) == log_tau

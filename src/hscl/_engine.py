@@ -259,9 +259,7 @@ def log_tilted_mean(
             masked = scores.detach().clone().scatter_(1, exclude, -math.inf)
         if isinstance(hardening, Threshold):
             # keep s >= log tau: F.threshold keeps x > t, so t is the next float below log tau
-            log_tau = torch.tensor(hardening.log_tau, dtype=scores.dtype)
-            below = torch.nextafter(log_tau, torch.tensor(-math.inf, dtype=scores.dtype)).item()
-            masked = F.threshold(masked, below, -math.inf, inplace=True)
+            masked = F.threshold(masked, hardening.cut(scores.dtype), -math.inf, inplace=True)
             num_candidates = torch.isfinite(masked).to(scores.dtype).sum(1)  # a float sum: far faster than bool
         elif num_candidates is None:
             num_candidates = r - (exclude.to(scores.dtype).sum(1) if is_mask else exclude.shape[1])

@@ -104,10 +104,7 @@ def _spans(n: int, tile: int):
 
 def _threshold_below(hardening, dtype: torch.dtype) -> float | None:
     """For a threshold: the largest float below log tau (s is kept when s > it, i.e. s >= log tau)."""
-    if not isinstance(hardening, Threshold):
-        return None
-    log_tau = torch.tensor(hardening.log_tau, dtype=dtype)
-    return torch.nextafter(log_tau, torch.tensor(-math.inf, dtype=dtype)).item()
+    return hardening.cut(dtype) if isinstance(hardening, Threshold) else None
 
 
 def _below_or_inf(below: float | None) -> float:

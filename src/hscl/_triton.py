@@ -52,6 +52,13 @@ def _tile(
 
 
 @triton.jit
+def _anchors(za_ptr, ka_ptr, rows, row_ok, dims, D, inv_t):  # pragma: no cover - traced by Triton
+    """The anchor rows ``rows`` of za scaled by 1/t (zero rows past C) and their keys: what every kernel loads."""
+    za = tl.load(za_ptr + rows[:, None] * D + dims[None, :], mask=row_ok[:, None] & (dims[None, :] < D), other=0.0)
+    return za * inv_t, tl.load(ka_ptr + rows, mask=row_ok, other=0)
+
+
+@triton.jit
 def _stats_kernel(
     za_ptr,
     zr_ptr,
@@ -78,9 +85,7 @@ def _stats_kernel(
     inv_t = tl.load(scalars_ptr)
     beta = tl.load(scalars_ptr + 1)
     below = tl.load(scalars_ptr + 2)
-    za = tl.load(za_ptr + rows[:, None] * D + dims[None, :], mask=row_ok[:, None] & (dims[None, :] < D), other=0.0)
-    za = za * inv_t
-    ka = tl.load(ka_ptr + rows, mask=row_ok, other=0)
+    za, ka = _anchors(za_ptr, ka_ptr, rows, row_ok, dims, D, inv_t)
     m = tl.full([BLOCK_M], float("-inf"), za.dtype)
     z1 = tl.zeros([BLOCK_M], za.dtype)
     z2 = tl.zeros([BLOCK_M], za.dtype)
@@ -148,9 +153,7 @@ def _grad_anchor_kernel(
     inv_t = tl.load(scalars_ptr)
     beta = tl.load(scalars_ptr + 1)
     below = tl.load(scalars_ptr + 2)
-    za = tl.load(za_ptr + rows[:, None] * D + dims[None, :], mask=row_ok[:, None] & (dims[None, :] < D), other=0.0)
-    za = za * inv_t
-    ka = tl.load(ka_ptr + rows, mask=row_ok, other=0)
+    za, ka = _anchors(za_ptr, ka_ptr, rows, row_ok, dims, D, inv_t)
     top = tl.load(top_ptr + rows, mask=row_ok, other=0.0)
     g1 = tl.load(g1_ptr + rows, mask=row_ok, other=0.0)
     g2 = tl.load(g2_ptr + rows, mask=row_ok, other=0.0)
@@ -196,9 +199,7 @@ def _grad_reference_kernel(
     for a0 in range(0, C, BLOCK_M):
         rows = a0 + tl.arange(0, BLOCK_M)
         row_ok = rows < C
-        za = tl.load(za_ptr + rows[:, None] * D + dims[None, :], mask=row_ok[:, None] & (dims[None, :] < D), other=0.0)
-        za = za * inv_t
-        ka = tl.load(ka_ptr + rows, mask=row_ok, other=0)
+        za, ka = _anchors(za_ptr, ka_ptr, rows, row_ok, dims, D, inv_t)
         top = tl.load(top_ptr + rows, mask=row_ok, other=0.0)
         g1 = tl.load(g1_ptr + rows, mask=row_ok, other=0.0)
         g2 = tl.load(g2_ptr + rows, mask=row_ok, other=0.0)
@@ -227,12 +228,8 @@ class _Spec:
 
     def __init__(self, hardening, inv_t: float, detach_weights: bool, dtype: torch.dtype, d: int, block):
         self.beta = hardening.beta if isinstance(hardening, ExponentialTilt) else 0.0
-        below = -math.inf
-        if isinstance(hardening, Threshold):  # the largest float below log tau: s is kept when s > it
-            log_tau = torch.tensor(hardening.log_tau, dtype=dtype)
-            below = torch.nextafter(log_tau, torch.tensor(-math.inf, dtype=dtype)).item()
         self.has_below = isinstance(hardening, Threshold)
-        self.below = below
+        self.below = hardening.cut(dtype) if self.has_below else -math.inf  # s is kept when s > below
         self.inv_t = inv_t
         self.coef = (1.0 + self.beta, self.beta) if self.beta > 0 and not detach_weights else (1.0, 0.0)
         self.block, self.block_d = _blocks(d, block)

@@ -110,6 +110,12 @@ class Threshold(Hardening):
         zero = torch.zeros((), dtype=scores.dtype, device=scores.device)
         return torch.where(self.support(scores), zero, -math.inf)
 
+    def cut(self, dtype: torch.dtype) -> float:
+        """The largest float of ``dtype`` below log tau: a score s is kept when s > cut, i.e. s >= log tau in that
+        dtype (the strict compare of ``F.threshold`` and of the tiled and Triton kernels)."""
+        log_tau = torch.tensor(self.log_tau, dtype=dtype)
+        return torch.nextafter(log_tau, torch.tensor(-math.inf, dtype=dtype)).item()
+
     def __repr__(self) -> str:
         return f"Threshold(tau={self.tau:g})"
 
