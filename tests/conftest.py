@@ -5,6 +5,7 @@ of a results CSV, the command line's one error line, MUTAG and the PyG reference
 import csv
 import math
 import os
+import warnings
 
 import pytest
 import torch
@@ -17,6 +18,18 @@ import reference as R
 
 #: Agreement to rounding in float64.
 TOL = dict(rtol=1e-9, atol=1e-9)
+
+
+def value_and_grad(fn, z):
+    """``fn(z)`` (RuntimeWarnings of empty batches silenced) and the gradient of a fixed, non-uniform weighting of
+    its entries with respect to ``z``: one probe of value and gradient for comparing two paths."""
+    z = z.clone().requires_grad_(True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        out = fn(z)
+    w = torch.linspace(0.5, 1.5, out.numel(), dtype=out.dtype).reshape(out.shape)
+    (g,) = torch.autograd.grad((out * w).sum(), z)
+    return out.detach(), g
 
 
 def make_batch(b=6, v=2, d=5, classes=3, seed=0, dtype=torch.float64):

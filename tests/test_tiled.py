@@ -7,7 +7,6 @@ import math
 import subprocess
 import sys
 import textwrap
-import warnings
 
 import pytest
 import torch
@@ -16,6 +15,7 @@ import hscl
 from hscl import _engine, _tiled
 from hscl.functional import contrastive_loss, supcon_loss
 from tests.conftest import HARDENINGS, make_batch
+from tests.conftest import value_and_grad as _value_and_grad
 
 #: Tiled equals dense to rounding: 1e-12 in float64 (``torch.testing.assert_close``); in float32 to 1e-6 of the
 #: largest entry of each tensor (the sums run in another order; measured up to 8.7e-7).
@@ -30,16 +30,6 @@ def _assert_close(got, want, tol):
     for g, w in zip(got, want, strict=True):
         assert g.shape == w.shape and g.dtype == w.dtype
         assert float((g - w).abs().max()) <= 1e-6 * float(w.abs().max()), float((g - w).abs().max())
-
-
-def _value_and_grad(fn, z):
-    z = z.clone().requires_grad_(True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        out = fn(z)
-    w = torch.linspace(0.5, 1.5, out.numel(), dtype=out.dtype).reshape(out.shape)
-    (g,) = torch.autograd.grad((out * w).sum(), z)
-    return out.detach(), g
 
 
 def _both(fn, z, tol, tile_size):

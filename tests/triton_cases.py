@@ -6,7 +6,6 @@ kernels of :mod:`hscl._triton` on CPU tensors, against the dense path (through t
 import itertools
 import math
 import os
-import warnings
 
 import pytest
 import torch
@@ -15,6 +14,7 @@ import hscl
 from hscl import _tiled
 from hscl.functional import contrastive_loss, supcon_loss
 from tests.conftest import make_batch
+from tests.conftest import value_and_grad as _value_and_grad
 
 if os.environ.get("TRITON_INTERPRET") != "1":  # pragma: no cover - a misuse
     pytest.skip("run by tests/test_triton.py with TRITON_INTERPRET=1", allow_module_level=True)
@@ -61,16 +61,6 @@ def _close(got, want, dtype):
     else:
         assert got.shape == want.shape and got.dtype == want.dtype
         assert float((got - want).abs().max()) <= 1e-5 * float(want.abs().max()), float((got - want).abs().max())
-
-
-def _value_and_grad(fn, z):
-    z = z.clone().requires_grad_(True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        out = fn(z)
-    w = torch.linspace(0.5, 1.5, out.numel(), dtype=out.dtype).reshape(out.shape)
-    (g,) = torch.autograd.grad((out * w).sum(), z)
-    return out.detach(), g
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
