@@ -49,7 +49,7 @@ _AUTO_TILED = False
 #: ``"tiled"`` only (tile x tile) blocks of it (:mod:`hscl._tiled`), ``"auto"`` picks by size.
 BACKENDS = ("auto", "dense", "tiled")
 #: ``backend="auto"`` stays dense while the score matrix holds at most this many entries (M * R).
-AUTO_DENSE_MAX_SCORES = 1 << 24  # M = 4096: eager tiled is 0.9x dense (view positives), 1.9x (label positives)
+AUTO_DENSE_MAX_SCORES = 1 << 24  # M = 4096; see README's API section for the measurements behind it
 
 
 class Terms(NamedTuple):
