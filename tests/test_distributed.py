@@ -77,7 +77,7 @@ def _worker(rank, init_file, out_dir, backend):
                 loss.backward()
             results[name] = (loss.detach(), [p.grad.clone() for p in model.parameters()])
         torch.save(results, os.path.join(out_dir, f"rank{rank}.pt"))
-        dist.barrier()  # no rank tears gloo down while the other still communicates (a SIGABRT seen once in CI-like runs)
+        dist.barrier()  # no rank tears gloo down while the other still communicates (one SIGABRT seen)
     finally:
         dist.destroy_process_group()
 
