@@ -17,3 +17,37 @@ def test_stats_on_the_generic_layout():
     value, stats = HSCL(queue_size=16)(z, y, instance_ids=ids, return_stats=True)
     assert torch.isfinite(value) and stats.num_valid > 0 and torch.isfinite(stats.effective_negatives)
     assert torch.equal(value, HSCL(queue_size=16)(z, y, instance_ids=ids))
+
+
+def _saved_row_matrices(fn, x: torch.Tensor) -> set[int]:
+    """The storages of the [N, D]-sized tensors autograd keeps for the backward pass of ``fn(x)``."""
+    kept = set()
+
+    def pack(t):
+        if t.numel() == x.numel():
+            kept.add(t.untyped_storage().data_ptr())
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn(x)
+    return kept
+
+
+def test_l2_normalize_keeps_only_its_input_and_output():
+    """The backward of :func:`hscl._engine.l2_normalize` keeps x and its output, not y = x / 2^k as well (one
+    [N, D] copy fewer than autograd's composite)."""
+    from hscl._engine import l2_normalize
+
+    x = torch.randn(64, 8, requires_grad=True)
+    out = []
+    kept = _saved_row_matrices(lambda t: out.append(l2_normalize(t)), x)
+    assert kept == {x.untyped_storage().data_ptr(), out[0].untyped_storage().data_ptr()}
+
+
+def test_l2_normalize_second_derivative_is_the_composites():
+    """Under ``create_graph`` the lean backward hands over to the composite's: gradgradcheck passes."""
+    from hscl._engine import l2_normalize
+
+    x = torch.randn(5, 3, dtype=torch.float64, requires_grad=True) * torch.tensor([[1e-3], [1.0], [1e3], [7.0], [2.0]])
+    x = x.detach().requires_grad_(True)
+    assert torch.autograd.gradgradcheck(l2_normalize, (x,))

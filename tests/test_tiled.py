@@ -154,7 +154,7 @@ def test_log_tilted_mean_against_the_dense_kernel():
             dense, w1 = _engine.log_tilted_mean((a * 2.0) @ r.T, ka[:, None] == keys[None, :], h)
             (da, dr) = torch.autograd.grad(dense.sum(), (a, r))
             a2, r2 = za.clone().requires_grad_(True), zr.clone().requires_grad_(True)
-            tiled, w2 = _tiled.log_tilted_mean(a2, r2, ka, keys, h, inv_t=2.0, detach_weights=False, tile=4)
+            tiled, w2, _ = _tiled.log_tilted_mean(a2, r2, ka, keys, h, inv_t=2.0, detach_weights=False, tile=4)
             (ta, tr) = torch.autograd.grad(tiled.sum(), (a2, r2))
             assert torch.equal(w1, w2)
             torch.testing.assert_close((tiled, ta, tr), (dense, da, dr), **TOL64)
@@ -311,3 +311,22 @@ def test_a_failing_compile_warns_once_and_runs_eager(monkeypatch):
     assert len([w for w in caught if "torch.compile" in str(w.message)]) == 1
     assert not _tiled.compile_enabled() and "no compiler here" in _tiled._COMPILE_BROKEN[0]
     assert torch.equal(got, want) and torch.equal(again, want)
+
+
+@pytest.mark.parametrize("hardening", [hscl.ExponentialTilt(1.0), hscl.Threshold(math.exp(-0.5)), None])
+def test_view_positives_keep_one_embedding_copy(hardening):
+    """With view positives the tiled path keeps only the normalised embeddings (and the input) for the backward
+    pass: the positives' scores come from per-sample Gram matrices, not a gathered [M, D] copy of the partners,
+    and the normalisation keeps no second copy."""
+    z, y = make_batch(b=32, v=2, d=8, seed=3, dtype=torch.float32)
+    z.requires_grad_(True)
+    kept = set()
+
+    def pack(t):
+        if t.numel() == z.numel():
+            kept.add(t.untyped_storage().data_ptr())
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        contrastive_loss(z, y, negatives="other_class", hardening=hardening, backend="tiled")
+    assert len(kept - {z.untyped_storage().data_ptr()}) == 1, len(kept)

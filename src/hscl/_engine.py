@@ -89,6 +89,48 @@ def compute_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.promote_types(dtype, torch.float32)
 
 
+def _power_of_two_scale(x: Tensor) -> Tensor:
+    """Per row of ``x``, the power of two 2^k with 1 <= max_d |x_d| / 2^k < 2 (1 for a zero row)."""
+    with torch.no_grad():
+        top = x.abs().amax(1, keepdim=True)
+        mantissa, _ = torch.frexp(top)  # top = mantissa * 2^e, mantissa in [0.5, 1): 2^(e-1) = top / (2 mantissa)
+        return torch.where(top > 0, top / (2 * mantissa), 1.0)
+
+
+def _normalize_rows(x: Tensor, scale: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """``(y / n, |y|, n)`` with y = x / scale and n = max(|y|, 0.5): the norm is >= 1 unless y = 0."""
+    y = x / scale
+    norm = torch.linalg.vector_norm(y, dim=1, keepdim=True)
+    n = norm.clamp_min(0.5)
+    return y / n, norm, n
+
+
+class _L2Normalize(torch.autograd.Function):
+    """:func:`l2_normalize` keeping only x, its output and three row vectors for the backward pass, which
+    computes autograd's gradient of the same operations, operation for operation (the same bits), with at most
+    two [N, D] temporaries at a time (autograd's composite keeps y = x / 2^k as well and makes four). Under
+    ``create_graph`` the backward differentiates the composite itself, so second derivatives still work."""
+
+    @staticmethod
+    def forward(ctx, x):  # type: ignore[override]
+        scale = _power_of_two_scale(x)
+        out, norm, n = _normalize_rows(x, scale)
+        ctx.save_for_backward(x, scale, norm, n, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):  # type: ignore[override]
+        x, scale, norm, n, out = ctx.saved_tensors
+        if torch.is_grad_enabled():  # a double backward: the composite's own, differentiable gradient
+            return torch.autograd.grad(_normalize_rows(x, scale)[0], x, g, create_graph=True)[0]
+        # out = y / n: d/dn = -g (y / n) / n summed over the row (y / n is `out`, the same bits), then
+        # clamp_min's mask, then d|y|/dy = y / |y| (0 where |y| = 0) times that, plus g / n; finally / scale.
+        grad_n = (out / n).mul_(g).sum(1, keepdim=True).neg_()
+        grad_norm = torch.where(norm >= 0.5, grad_n, 0.0)
+        grad_y = (x / scale).div_(norm).masked_fill_(norm == 0, 0.0).mul_(grad_norm)
+        return grad_y.add_(g / n).div_(scale)
+
+
 def l2_normalize(x: Tensor) -> Tensor:
     """The rows of ``x`` (``[N, D]``) divided by their L2 norm, at every finite scale: hscl's one normalisation.
 
@@ -97,14 +139,10 @@ def l2_normalize(x: Tensor) -> Tensor:
     keeps them finite (``F.normalize`` returns 0 below a norm of 1e-12 and overflows above about 1e19 in
     float32). Dividing by a power of two is exact, so wherever ``F.normalize`` is exact this gives the same
     bits, values and gradients. The factor is detached: x / |x| does not depend on the scale of x, so the
-    gradient is unchanged. A zero row stays zero (the losses refuse zero rows before they get here).
+    gradient is unchanged. A zero row stays zero (the losses refuse zero rows before they get here). The
+    backward pass keeps one [N, D] copy (the output) instead of two (:class:`_L2Normalize`).
     """
-    with torch.no_grad():
-        top = x.abs().amax(1, keepdim=True)
-        mantissa, _ = torch.frexp(top)  # top = mantissa * 2^e, mantissa in [0.5, 1): 2^(e-1) = top / (2 mantissa)
-        scale = torch.where(top > 0, top / (2 * mantissa), 1.0)
-    y = x / scale
-    return y / torch.linalg.vector_norm(y, dim=1, keepdim=True).clamp_min(0.5)  # the norm is >= 1 unless y = 0
+    return _L2Normalize.apply(x)
 
 
 def embed(z: Tensor, normalize: bool) -> Tensor:

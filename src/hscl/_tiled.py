@@ -82,12 +82,14 @@ def log_weights(hardening, scores: Tensor) -> Tensor:
 
 
 class _Spec(NamedTuple):
-    """What a tile needs besides the tensors: the hardening, 1/t, the tile edge, ``detach_weights``."""
+    """What a tile needs besides the tensors: the hardening, 1/t, the tile edge, ``detach_weights``, and V
+    when the view positives' scores of the block layout are computed alongside (see :func:`log_tilted_mean`)."""
 
     hardening: object
     inv_t: float
     tile: int
     detach_weights: bool
+    blocks: int | None = None
 
 
 def _full_precision(device: torch.device):
@@ -111,33 +113,41 @@ def _below_or_inf(below: float | None) -> float:
     return -math.inf if below is None else below
 
 
+def _dropped(s, ka, kr, below: float):
+    """The entries of a tile that are not candidates: equal keys, or (a threshold) s <= ``below``."""
+    drop = ka[:, None] == kr[None, :]
+    return drop if below == -math.inf else drop | (s <= below)
+
+
 def _forward_tile(s, ka, kr, m, s1, s2, n, beta: float, below: float):
     """One tile's update of the per-row running (max, Z1, Z2, count) (see :class:`_TiledLogTiltedMean`): the
-    candidates are the entries with ``ka[i] != kr[j]`` and s > ``below``; returns the four new statistics."""
-    keep = (ka[:, None] != kr[None, :]) & (s > below)
-    masked = s.masked_fill(~keep, -math.inf)
-    new = torch.maximum(m, masked.amax(1))
+    candidates are the entries with ``ka[i] != kr[j]`` and s > ``below``; returns the four new statistics.
+    The tile's temporaries are updated in place (e^{beta x} is e^x itself at beta = 1: the same bits)."""
+    drop = _dropped(s, ka, kr, below)
+    x = s.masked_fill(drop, -math.inf)
+    new = torch.maximum(m, x.amax(1))
     safe = torch.where(torch.isfinite(new), new, 0.0)
-    x = masked - safe[:, None]
+    x.sub_(safe[:, None])
     d = m - safe  # -inf while the row had no kept entry (its sums are 0)
-    count = n + keep.to(s.dtype).sum(1)
+    count = n + drop.logical_not().sum(1, dtype=s.dtype)
     if beta > 0:
-        p2 = torch.exp(beta * x)
+        p2 = x.exp() if beta == 1 else (x * beta).exp_()
         rescale2 = torch.exp(beta * d)
-        return new, s1 * (torch.exp(d) * rescale2) + (torch.exp(x) * p2).sum(1), s2 * rescale2 + p2.sum(1), count
-    return new, s1 * torch.exp(d) + torch.exp(x).sum(1), s2, count
+        z1 = (p2 * p2).sum(1) if beta == 1 else x.exp_().mul_(p2).sum(1)
+        return new, s1 * (torch.exp(d) * rescale2) + z1, s2 * rescale2 + p2.sum(1), count
+    return new, s1 * torch.exp(d) + x.exp_().sum(1), s2, count
 
 
 def _backward_tile(s, ka, kr, top, g1, g2, beta: float, below: float, with_g2: bool):
     """One recomputed tile's weights dL/ds_ij: g1_i e^{(1+beta)(s - m_i)} - g2_i e^{beta (s - m_i)} on the
     candidates (0 elsewhere; the g2 term only ``with_g2``)."""
-    keep = (ka[:, None] != kr[None, :]) & (s > below)
-    x = s.masked_fill(~keep, -math.inf) - top[:, None]
+    x = s.masked_fill(_dropped(s, ka, kr, below), -math.inf).sub_(top[:, None])
     if beta > 0:
-        p2 = torch.exp(beta * x)
-        g = torch.exp(x) * p2 * g1[:, None]
-        return g - p2 * g2[:, None] if with_g2 else g
-    return torch.exp(x) * g1[:, None]
+        p2 = x.exp() if beta == 1 else (x * beta).exp_()
+        g = (p2 * p2) if beta == 1 else x.exp_().mul_(p2)
+        g.mul_(g1[:, None])
+        return g.sub_(p2.mul_(g2[:, None])) if with_g2 else g
+    return x.exp_().mul_(g1[:, None])
 
 
 _COMPILED: dict[str, Callable] = {}
@@ -175,9 +185,19 @@ def tile_kernel(name: str, fn: Callable) -> Callable:
     return run
 
 
+def _grad_buffers(za: Tensor, zr: Tensor, shared: bool) -> tuple[Tensor, Tensor]:
+    """Zeroed gradient buffers for ``za`` and ``zr``; one buffer for both when ``shared`` (the forward got
+    the same tensor twice: the usual call, without a queue or a gather), which the backward then returns for
+    ``za`` only, so that autograd neither keeps a second M x D buffer nor adds the two."""
+    grad_za = torch.zeros_like(za)
+    return grad_za, grad_za if shared else torch.zeros_like(zr)
+
+
 class _TiledLogTiltedMean(torch.autograd.Function):
     """log E_i for None, ExponentialTilt(beta) and Threshold(tau), tile by tile (the math of
-    :class:`hscl._engine._LogTiltedMean`, with online statistics). Outputs ``(log_e, weighted)``."""
+    :class:`hscl._engine._LogTiltedMean`, with online statistics). Outputs ``(log_e, weighted, s_pos)``,
+    ``s_pos`` the view positives' scores of :func:`block_scores` with ``spec.blocks`` (else empty), whose
+    gradient the backward adds into the same buffer as the tiles'."""
 
     @staticmethod
     def forward(ctx, za, zr, ka, kr, spec):  # type: ignore[override]
@@ -203,14 +223,15 @@ class _TiledLogTiltedMean(torch.autograd.Function):
         else:
             log_e = top + z1.log() - count.clamp_min(1).log()
             ctx.coef = (1.0, 0.0)
-        ctx.spec, ctx.beta, ctx.below = spec, beta, below
+        ctx.spec, ctx.beta, ctx.below, ctx.shared = spec, beta, below, za is zr
         ctx.save_for_backward(za, zr, ka, kr, torch.where(kept, top, 0.0), z1, z2, kept)
         ctx.mark_non_differentiable(kept)
-        return torch.where(kept, log_e, 0.0), kept
+        s_pos = block_scores(za, spec.blocks, spec.inv_t) if spec.blocks else za.new_zeros(0)
+        return torch.where(kept, log_e, 0.0), kept, s_pos
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad, _):  # type: ignore[override]
+    def backward(ctx, grad, _, grad_pos):  # type: ignore[override]
         za, zr, ka, kr, top, z1, z2, kept = ctx.saved_tensors
         with _full_precision(za.device):
             spec, beta, below = ctx.spec, ctx.beta, ctx.below
@@ -220,7 +241,7 @@ class _TiledLogTiltedMean(torch.autograd.Function):
             g2 = torch.where(kept, grad * c2 / z2, zero) if c2 else None
             g2b = g1 if g2 is None else g2  # unused by the tile when g2 is None
             step = tile_kernel("backward", _backward_tile)
-            grad_za, grad_zr = torch.zeros_like(za), torch.zeros_like(zr)
+            grad_za, grad_zr = _grad_buffers(za, zr, ctx.shared)
             for a0, a1 in _spans(za.shape[0], spec.tile):
                 za_t = za[a0:a1] * spec.inv_t
                 for r0, r1 in _spans(zr.shape[0], spec.tile):
@@ -230,7 +251,9 @@ class _TiledLogTiltedMean(torch.autograd.Function):
                     g = step(s, *rows, beta, _below_or_inf(below), g2 is not None)
                     grad_za[a0:a1].addmm_(g, zr_t, alpha=spec.inv_t)
                     grad_zr[r0:r1].addmm_(g.T, za_t)
-            return grad_za, grad_zr, None, None, None
+            if spec.blocks:  # the positives' gradient, added in place: no second M x D buffer
+                add_block_grad_(grad_za, za, grad_pos, spec.blocks, spec.inv_t)
+            return grad_za, None if ctx.shared else grad_zr, None, None, None
 
 
 class _TiledUserLogTiltedMean(torch.autograd.Function):
@@ -259,7 +282,7 @@ class _TiledUserLogTiltedMean(torch.autograd.Function):
         weighted = torch.isfinite(m2)
         lse1 = torch.where(weighted, m1 + z1.log(), 0.0)
         lse2 = torch.where(weighted, m2 + z2.log(), 0.0)
-        ctx.spec = spec
+        ctx.spec, ctx.shared = spec, za is zr
         ctx.save_for_backward(za, zr, ka, kr, lse1, lse2, weighted)
         ctx.mark_non_differentiable(weighted)
         return torch.where(weighted, lse1 - lse2, 0.0), weighted
@@ -271,7 +294,7 @@ class _TiledUserLogTiltedMean(torch.autograd.Function):
         with _full_precision(za.device):
             spec = ctx.spec
             g = torch.where(weighted, grad, 0.0)
-            grad_za, grad_zr = torch.zeros_like(za), torch.zeros_like(zr)
+            grad_za, grad_zr = _grad_buffers(za, zr, ctx.shared)
             for a0, a1 in _spans(za.shape[0], spec.tile):
                 for r0, r1 in _spans(zr.shape[0], spec.tile):
                     with torch.enable_grad():
@@ -293,27 +316,40 @@ class _TiledUserLogTiltedMean(torch.autograd.Function):
                         grad_za[a0:a1] += da
                     if dr is not None:
                         grad_zr[r0:r1] += dr
-            return grad_za, grad_zr, None, None, None
+            return grad_za, None if ctx.shared else grad_zr, None, None, None
 
 
 def log_tilted_mean(
-    za: Tensor, zr: Tensor, ka: Tensor, kr: Tensor, hardening, *, inv_t: float, detach_weights: bool, tile: int
-) -> tuple[Tensor, Tensor]:
+    za: Tensor,
+    zr: Tensor,
+    ka: Tensor,
+    kr: Tensor,
+    hardening,
+    *,
+    inv_t: float,
+    detach_weights: bool,
+    tile: int,
+    blocks: int | None = None,
+) -> tuple[Tensor, Tensor, Tensor | None]:
     """log E_i of the anchors ``za`` [c, D] over the reference ``zr`` [R, D], the candidates of anchor i being
-    the columns j with ``kr[j] != ka[i]`` (and, for a threshold, s_ij >= log tau); ``(log_e, weighted)``."""
-    spec = _Spec(hardening, inv_t, tile, detach_weights)
+    the columns j with ``kr[j] != ka[i]`` (and, for a threshold, s_ij >= log tau); ``(log_e, weighted, s_pos)``,
+    ``s_pos`` the view positives' scores of :func:`block_scores` when ``blocks`` (V) is given, else ``None``."""
+    spec = _Spec(hardening, inv_t, tile, detach_weights, blocks)
     if hardening is None or isinstance(hardening, (ExponentialTilt, Threshold)):
-        if use_triton(za, zr):  # the Triton kernels (CUDA, or HSCL_TRITON=force); triton is imported only here
-            from . import _triton
+        if not use_triton(za, zr):
+            log_e, weighted, s_pos = _TiledLogTiltedMean.apply(za, zr, ka, kr, spec)
+            return log_e, weighted, s_pos if blocks else None
+        from . import _triton  # the Triton kernels (CUDA, or HSCL_TRITON=force); triton is imported only here
 
-            return _triton.log_tilted_mean(za, zr, ka, kr, hardening, inv_t=inv_t, detach_weights=detach_weights)
-        return _TiledLogTiltedMean.apply(za, zr, ka, kr, spec)
-    if isinstance(hardening, torch.nn.Module) and any(p.requires_grad for p in hardening.parameters()):
-        raise ValueError(
-            "backend='tiled' gives no gradient to the parameters of a hardening module; "
-            "use backend='dense' for a learnable hardening function"
-        )
-    return _TiledUserLogTiltedMean.apply(za, zr, ka, kr, spec)
+        log_e, weighted = _triton.log_tilted_mean(za, zr, ka, kr, hardening, inv_t=inv_t, detach_weights=detach_weights)
+    else:
+        if isinstance(hardening, torch.nn.Module) and any(p.requires_grad for p in hardening.parameters()):
+            raise ValueError(
+                "backend='tiled' gives no gradient to the parameters of a hardening module; "
+                "use backend='dense' for a learnable hardening function"
+            )
+        log_e, weighted = _TiledUserLogTiltedMean.apply(za, zr, ka, kr, spec)
+    return log_e, weighted, _BlockPositives.apply(za, blocks, inv_t) if blocks else None
 
 
 class Keys(NamedTuple):
@@ -377,7 +413,7 @@ class _TiledPairTerms(torch.autograd.Function):
                 loss_sum[a0:a1] += _pair_tile(
                     za[a0:a1], zr[span[2] : span[3]], log_e[a0:a1], weighted[a0:a1], span, spec
                 )
-        ctx.spec = spec
+        ctx.spec, ctx.shared = spec, za is zr
         ctx.save_for_backward(za, zr, log_e, weighted)
         ctx.mark_non_differentiable(num_pos)
         return loss_sum, num_pos
@@ -388,7 +424,8 @@ class _TiledPairTerms(torch.autograd.Function):
         za, zr, log_e, weighted = ctx.saved_tensors
         with _full_precision(za.device):
             spec = ctx.spec
-            grad_za, grad_zr, grad_log_e = torch.zeros_like(za), torch.zeros_like(zr), torch.zeros_like(log_e)
+            grad_za, grad_zr = _grad_buffers(za, zr, ctx.shared)
+            grad_log_e = torch.zeros_like(log_e)
             for span in _tile_spans(za.shape[0], zr.shape[0], spec.tile):
                 a0, a1, r0, r1 = span
                 if not bool(_positive_mask(spec.keys, spec.pos_ok, spec.positives, *span, za.device).any()):
@@ -402,7 +439,44 @@ class _TiledPairTerms(torch.autograd.Function):
                 grad_za[a0:a1] += da
                 grad_zr[r0:r1] += dr
                 grad_log_e[a0:a1] += dl
-            return grad_za, grad_zr, grad_log_e, None, None
+            return grad_za, None if ctx.shared else grad_zr, grad_log_e, None, None
+
+
+def block_scores(za: Tensor, blocks: int, inv_t: float) -> Tensor:
+    """The view positives' scores s_ip [c, V-1] of anchors in the block layout (samples of V consecutive
+    views; a view's positives are the other views of its sample, in order), from the per-sample V x V Gram
+    matrices: no gathered M x D copy of the partners."""
+    views = za.reshape(za.shape[0] // blocks, blocks, za.shape[1])
+    gram = torch.bmm(views, views.transpose(1, 2)) * inv_t
+    return gram[:, ~torch.eye(blocks, dtype=torch.bool, device=za.device)].reshape(za.shape[0], blocks - 1)
+
+
+def add_block_grad_(out: Tensor, za: Tensor, grad: Tensor, blocks: int, inv_t: float) -> Tensor:
+    """Add the gradient of :func:`block_scores` (``grad`` [c, V-1]) with respect to ``za`` into ``out``
+    [c, D], in place: (G + G^T) V / t per sample, one batched matmul into ``out``."""
+    b = za.shape[0] // blocks
+    g = grad.new_zeros(b, blocks, blocks)
+    g[:, ~torch.eye(blocks, dtype=torch.bool, device=za.device)] = grad.reshape(b, blocks * (blocks - 1))
+    views = za.reshape(b, blocks, za.shape[1])
+    out.view(b, blocks, za.shape[1]).baddbmm_(g + g.transpose(1, 2), views, alpha=inv_t)
+    return out
+
+
+class _BlockPositives(torch.autograd.Function):
+    """:func:`block_scores` with only the anchors kept for the backward pass (the Triton and user-hardening
+    paths; the built-in tiled path computes the scores inside :class:`_TiledLogTiltedMean`)."""
+
+    @staticmethod
+    def forward(ctx, za, blocks: int, inv_t: float):  # type: ignore[override]
+        ctx.save_for_backward(za)
+        ctx.blocks, ctx.inv_t = blocks, inv_t
+        return block_scores(za, blocks, inv_t)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):  # type: ignore[override]
+        (za,) = ctx.saved_tensors
+        return add_block_grad_(torch.zeros_like(za), za, grad, ctx.blocks, ctx.inv_t), None, None
 
 
 def _tile_spans(c: int, r: int, tile: int):
@@ -430,14 +504,14 @@ def terms(
 
     ``keys.ua`` / ``keys.ur`` are compared to find instances (with ``blocks = V``: position // V); the
     excluded entries are those of equal label (``negatives="other_class"``) or equal instance key."""
-    c, dev = za.shape[0], za.device
+    c = za.shape[0]
     ka, kr = (keys.ya, keys.yr) if negatives == "other_class" else (keys.ua, keys.ur)
-    log_e, weighted = log_tilted_mean(za, zr, ka, kr, hardening, inv_t=inv_t, detach_weights=detach_weights, tile=tile)
+    view_blocks = blocks if blocks and positives == "views" else None
+    log_e, weighted, s_pos = log_tilted_mean(
+        za, zr, ka, kr, hardening, inv_t=inv_t, detach_weights=detach_weights, tile=tile, blocks=view_blocks
+    )
 
-    if blocks and positives == "views":
-        block = (keys.ia // blocks)[:, None] * blocks + torch.arange(blocks, device=dev)  # [c, V]
-        others = block[block != keys.ia[:, None]].reshape(c, blocks - 1)
-        s_pos = torch.einsum("cd,cvd->cv", za * inv_t, zr[others])
+    if view_blocks:
         log_ke = log_debiased(log_k, log_e[:, None], s_pos, debias, inv_t) if debias > 0 else log_k + log_e[:, None]
         pair = torch.where(weighted[:, None], torch.logaddexp(s_pos, log_ke) - s_pos, 0.0)
         loss_sum = pair.sum(1)
@@ -510,7 +584,7 @@ def supcon_terms(
     LSE_{j != i} s_ij by the online log-sum-exp, sum_{p in P_L(i)} s_ip from the per-class sums of ``xr``."""
     m, total, dev = x.shape[0], xr.shape[0], x.device
     ia = torch.arange(offset, offset + m, device=dev)
-    log_e, _ = log_tilted_mean(
+    log_e, _, _ = log_tilted_mean(
         x, xr, ia, torch.arange(total, device=dev), None, inv_t=1.0 / temperature, detach_weights=False, tile=tile
     )
     log_den = log_e + math.log(total - 1) if total > 1 else torch.zeros_like(log_e)
