@@ -84,9 +84,10 @@ def peak_memory(step, device, warm: bool = True) -> int:
     return mem.peak
 
 
-def measure(step, device, budget_s: float, max_repeats: int = 30):
-    """Median seconds of ``step()`` (after a warm-up call) and the number of timed calls."""
-    step()
+def measure(step, device, budget_s: float, max_repeats: int = 30, warm: bool = True):
+    """Median seconds of ``step()`` (after a warm-up call unless ``warm=False``) and the number of timed calls."""
+    if warm:
+        step()
     _sync(device)
     t0 = time.perf_counter()
     step()
@@ -108,8 +109,8 @@ def memory_in_child(args, device, index: int) -> dict:
     at once."""
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="131072")
     cmd = [sys.executable, __file__, "--memory-only", str(index), "--device", str(device), "--dim", str(args.dim),
-           "--classes", str(args.classes), "--large", str(args.large), "--chunk-size", str(args.chunk_size),
-           "--sizes", *map(str, args.sizes)]  # fmt: skip
+           "--classes", str(args.classes), "--large", str(args.large), "--huge", str(args.huge),
+           "--chunk-size", str(args.chunk_size), "--sizes", *map(str, args.sizes)]  # fmt: skip
     out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
     return {tuple(k.split("|")): v for k, v in json.loads(out.strip().splitlines()[-1]).items()}
 
@@ -131,6 +132,8 @@ COMPILED = ("H-SCL (beta=1)", "H-SCL (tau=e^-0.5)", "H-SCL (beta=1), label posit
 #: The losses run at the large M: dense with chunk_size, and tiled.
 LARGE_DENSE = ("UCL", "H-SCL (beta=1)")
 LARGE_TILED = ("UCL", "H-SCL (beta=1)", "H-SCL (tau=e^-0.5)")
+#: The one cell at the huge M (``--huge``): one call, not warmed, time and memory.
+HUGE = "hscl tiled H-SCL (beta=1)"
 
 
 def cells(args, device):
@@ -142,6 +145,8 @@ def cells(args, device):
         steps = make_steps(args.large, args.dim, args.classes, device, chunk_size=args.chunk_size)
         for name, step in steps.items():
             yield args.large, name, args.chunk_size if name.startswith("hscl dense") else None, step
+    if args.huge:  # the tiled path alone: the floor's M x M matrices would not fit
+        yield args.huge, HUGE, None, make_steps(args.huge, args.dim, args.classes, device, chunk_size=1)[HUGE]
 
 
 def make_steps(m: int, dim: int, classes: int, device, chunk_size=None):
@@ -255,6 +260,7 @@ def main(argv=None) -> int:
     ap.add_argument("--dim", type=int, default=128)
     ap.add_argument("--classes", type=int, default=10)
     ap.add_argument("--large", type=int, default=32768, help="M for the chunked run (0 to skip)")
+    ap.add_argument("--huge", type=int, default=0, help="M for one tiled H-SCL call alone, e.g. 131072 (0: skip)")
     ap.add_argument("--chunk-size", type=int, default=1024)
     ap.add_argument("--budget", type=float, default=3.0, help="seconds of timing per cell")
     ap.add_argument("--device", default="cpu")
@@ -268,7 +274,7 @@ def main(argv=None) -> int:
         peaks = {}
         for index, (m, name, chunk, step) in enumerate(cells(args, device)):
             if index == args.memory_only and not isinstance(step, str):
-                peaks[f"{m}|{name}|{chunk}"] = peak_memory(step, device, warm=m != args.large)
+                peaks[f"{m}|{name}|{chunk}"] = peak_memory(step, device, warm=m not in (args.large, args.huge))
         print(json.dumps(peaks))
         return 0
 
@@ -279,8 +285,8 @@ def main(argv=None) -> int:
             rows.append(dict(m=m, method=name, chunk=chunk, note=step))
             print(f"M={m:6d} {name:28s} {step}", flush=True)
             continue
-        large = m == args.large
-        sec, n = measure(step, device, 0.0 if large else args.budget, max_repeats=1 if large else 30)
+        large = m in (args.large, args.huge)
+        sec, n = measure(step, device, 0.0 if large else args.budget, 1 if large else 30, warm=m != args.huge)
         rows.append(dict(m=m, method=name, chunk=chunk, ms=1e3 * sec, repeats=n))
         peaks.update(memory_in_child(args, device, index))
         print(f"M={m:6d} {name:36s} chunk={chunk} {1e3 * sec:10.1f} ms (n={n})", flush=True)
@@ -290,7 +296,8 @@ def main(argv=None) -> int:
         r["peak_mib"] = peaks[(str(r["m"]), r["method"], str(r["chunk"]))] / 2**20
         r["with_inputs_mib"] = r["peak_mib"] + r["m"] * args.dim * 4 / 2**20
         same_m = {x["method"]: x.get("ms") for x in rows if x["m"] == r["m"]}
-        r["x_floor"] = r["ms"] / same_m["floor: X X^T fwd+bwd"]
+        floor = same_m.get("floor: X X^T fwd+bwd")
+        r["x_floor"] = r["ms"] / floor if floor else None
         r["x_pml_supcon"] = r["ms"] / same_m["pml SupConLoss"] if same_m.get("pml SupConLoss") else None
         if r["method"].startswith("hscl tiled"):
             dense = same_m.get(r["method"].replace("tiled+compile", "dense").replace("tiled", "dense"))
@@ -329,6 +336,13 @@ def main(argv=None) -> int:
         lines += [
             "",
             f"At M = {args.large} one dense M x M float32 matrix alone takes {args.large**2 * 4 / GIB:.1f} GiB.",
+        ]
+    if args.huge:
+        lines += [
+            "",
+            f"At M = {args.huge} (one call of the tiled path, neither warmed nor repeated; no floor: its M x M "
+            f"matrices would take {2 * args.huge**2 * 4 / GIB:.0f} GiB) one dense M x M float32 matrix alone takes "
+            f"{args.huge**2 * 4 / GIB:.0f} GiB.",
         ]
     lines += [
         "",

@@ -11,9 +11,12 @@ The scores s_ij = z_i . z_j / t are formed tile by tile, over (anchor tile x ref
   softmax coefficients).
 * :func:`terms`: the contrastive family's per-anchor terms. The candidate and positive sets are built inside
   each tile from key vectors: an entry (i, j) is excluded when ``ka[i] == kr[j]`` (labels, instance ids, or
-  the block layout's sample index (position // V)). View positives of the block layout come from direct dot
-  products with the V - 1 other views (O(M V D)); other positives from a second tiled pass whose backward
-  recomputes each tile with autograd on it.
+  the block layout's sample index (position // V)). View positives of the block layout come from the
+  per-sample V x V Gram matrices (O(M V D)), computed inside :class:`_TiledLogTiltedMean` so that their gradient
+  joins the tiles' in one buffer. Other positives (labels, or the generic layout) with a built-in hardening and
+  no debiasing: :class:`_TiledLabelTerms`, a second forward pass for the pair terms and one backward pass over
+  the tiles for both gradients. Otherwise (debiasing, a user hardening function, the Triton kernels) a second
+  tiled pass whose backward recomputes each tile with autograd on it (:class:`_TiledPairTerms`).
 * :func:`supcon_terms`: SupCon's denominator by the same online log-sum-exp; the positive sum from per-class
   sums of the embeddings (sum_p s_ip = z_i . (sum of its class - z_i) / t), O(M D).
 
@@ -193,6 +196,72 @@ def _grad_buffers(za: Tensor, zr: Tensor, shared: bool) -> tuple[Tensor, Tensor]
     return grad_za, grad_za if shared else torch.zeros_like(zr)
 
 
+def _tilt_pass(za: Tensor, zr: Tensor, ka: Tensor, kr: Tensor, spec, beta: float, below: float | None):
+    """The forward pass over the tiles: per anchor the running (max, Z1, Z2, count) of :func:`_forward_tile`."""
+    c = za.shape[0]
+    top = za.new_full((c,), -math.inf)
+    z1, z2, count = za.new_zeros(c), za.new_zeros(c), za.new_zeros(c)
+    step = tile_kernel("forward", _forward_tile)
+    for a0, a1 in _spans(c, spec.tile):
+        za_t = za[a0:a1] * spec.inv_t
+        m, s1, s2, n = top[a0:a1], z1[a0:a1], z2[a0:a1], count[a0:a1]
+        for r0, r1 in _spans(zr.shape[0], spec.tile):
+            s = za_t @ zr[r0:r1].T
+            stats = step(s, ka[a0:a1], kr[r0:r1], m, s1, s2, n, beta, _below_or_inf(below))
+            for old, value in zip((m, s1, s2, n), stats, strict=True):
+                old.copy_(value)
+    return top, z1, z2, count
+
+
+def _tilt_setup(ctx, za, zr, ka, kr, spec) -> tuple[Tensor, Tensor]:
+    """Run :func:`_tilt_pass`, keep what the backward needs on ``ctx``; ``(log_e, kept)``."""
+    h = spec.hardening
+    beta = h.beta if isinstance(h, ExponentialTilt) else 0.0
+    below = _threshold_below(h, za.dtype)
+    top, z1, z2, count = _tilt_pass(za, zr, ka, kr, spec, beta, below)
+    kept = count > 0
+    if beta > 0:
+        log_e = top + z1.log() - z2.log()
+        ctx.coef = (1.0, 0.0) if spec.detach_weights else (1.0 + beta, beta)
+    else:
+        log_e = top + z1.log() - count.clamp_min(1).log()
+        ctx.coef = (1.0, 0.0)
+    ctx.spec, ctx.beta, ctx.below, ctx.shared = spec, beta, below, za is zr
+    ctx.tilt = (torch.where(kept, top, 0.0), z1, z2)
+    ctx.mark_non_differentiable(kept)
+    return torch.where(kept, log_e, 0.0), kept
+
+
+def _tilt_sweep(ctx, za, zr, ka, kr, kept, grad_log_e, pair=None) -> tuple[Tensor, Tensor]:
+    """The backward pass over the tiles: each tile's scores recomputed once, its weights dL/ds_ij from
+    :func:`_backward_tile` (for ``grad_log_e``) plus, with ``pair``, the positives' -g_i sigmoid(log K E_i -
+    s_ij) of :class:`_TiledLabelTerms`; ``grad_za += G zr / t``, ``grad_zr += G^T za / t``."""
+    spec, beta, below = ctx.spec, ctx.beta, ctx.below
+    top, z1, z2 = ctx.tilt
+    c1, c2 = ctx.coef
+    zero = grad_log_e.new_zeros(())
+    g1 = torch.where(kept, grad_log_e * c1 / z1, zero)
+    g2 = torch.where(kept, grad_log_e * c2 / z2, zero) if c2 else None
+    g2b = g1 if g2 is None else g2  # unused by the tile when g2 is None
+    step = tile_kernel("backward", _backward_tile)
+    grad_za, grad_zr = _grad_buffers(za, zr, ctx.shared)
+    for a0, a1 in _spans(za.shape[0], spec.tile):
+        za_t = za[a0:a1] * spec.inv_t
+        for r0, r1 in _spans(zr.shape[0], spec.tile):
+            zr_t = zr[r0:r1]
+            s = za_t @ zr_t.T
+            rows = (ka[a0:a1], kr[r0:r1], top[a0:a1], g1[a0:a1], g2b[a0:a1])
+            g = step(s, *rows, beta, _below_or_inf(below), g2 is not None)
+            if pair is not None:
+                pspec, log_ke, grad_loss = pair
+                ok = _positive_mask(pspec.keys, pspec.pos_ok, pspec.positives, a0, a1, r0, r1, za.device)
+                ok &= kept[a0:a1, None]
+                g.sub_(torch.sigmoid(log_ke[a0:a1, None] - s).mul_(grad_loss[a0:a1, None]).masked_fill_(~ok, 0.0))
+            grad_za[a0:a1].addmm_(g, zr_t, alpha=spec.inv_t)
+            grad_zr[r0:r1].addmm_(g.T, za_t)
+    return grad_za, grad_zr
+
+
 class _TiledLogTiltedMean(torch.autograd.Function):
     """log E_i for None, ExponentialTilt(beta) and Threshold(tau), tile by tile (the math of
     :class:`hscl._engine._LogTiltedMean`, with online statistics). Outputs ``(log_e, weighted, s_pos)``,
@@ -201,59 +270,61 @@ class _TiledLogTiltedMean(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, za, zr, ka, kr, spec):  # type: ignore[override]
-        h = spec.hardening
-        beta = h.beta if isinstance(h, ExponentialTilt) else 0.0
-        below = _threshold_below(h, za.dtype)
-        c = za.shape[0]
-        top = za.new_full((c,), -math.inf)
-        z1, z2, count = za.new_zeros(c), za.new_zeros(c), za.new_zeros(c)
-        step = tile_kernel("forward", _forward_tile)
-        for a0, a1 in _spans(c, spec.tile):
-            za_t = za[a0:a1] * spec.inv_t
-            m, s1, s2, n = top[a0:a1], z1[a0:a1], z2[a0:a1], count[a0:a1]
-            for r0, r1 in _spans(zr.shape[0], spec.tile):
-                s = za_t @ zr[r0:r1].T
-                stats = step(s, ka[a0:a1], kr[r0:r1], m, s1, s2, n, beta, _below_or_inf(below))
-                for old, value in zip((m, s1, s2, n), stats, strict=True):
-                    old.copy_(value)
-        kept = count > 0
-        if beta > 0:
-            log_e = top + z1.log() - z2.log()
-            ctx.coef = (1.0, 0.0) if spec.detach_weights else (1.0 + beta, beta)
-        else:
-            log_e = top + z1.log() - count.clamp_min(1).log()
-            ctx.coef = (1.0, 0.0)
-        ctx.spec, ctx.beta, ctx.below, ctx.shared = spec, beta, below, za is zr
-        ctx.save_for_backward(za, zr, ka, kr, torch.where(kept, top, 0.0), z1, z2, kept)
-        ctx.mark_non_differentiable(kept)
+        log_e, kept = _tilt_setup(ctx, za, zr, ka, kr, spec)
+        ctx.save_for_backward(za, zr, ka, kr, kept)
         s_pos = block_scores(za, spec.blocks, spec.inv_t) if spec.blocks else za.new_zeros(0)
-        return torch.where(kept, log_e, 0.0), kept, s_pos
+        return log_e, kept, s_pos
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad, _, grad_pos):  # type: ignore[override]
-        za, zr, ka, kr, top, z1, z2, kept = ctx.saved_tensors
+        za, zr, ka, kr, kept = ctx.saved_tensors
         with _full_precision(za.device):
-            spec, beta, below = ctx.spec, ctx.beta, ctx.below
-            c1, c2 = ctx.coef
-            zero = grad.new_zeros(())
-            g1 = torch.where(kept, grad * c1 / z1, zero)
-            g2 = torch.where(kept, grad * c2 / z2, zero) if c2 else None
-            g2b = g1 if g2 is None else g2  # unused by the tile when g2 is None
-            step = tile_kernel("backward", _backward_tile)
-            grad_za, grad_zr = _grad_buffers(za, zr, ctx.shared)
-            for a0, a1 in _spans(za.shape[0], spec.tile):
-                za_t = za[a0:a1] * spec.inv_t
-                for r0, r1 in _spans(zr.shape[0], spec.tile):
-                    zr_t = zr[r0:r1]
-                    s = za_t @ zr_t.T
-                    rows = (ka[a0:a1], kr[r0:r1], top[a0:a1], g1[a0:a1], g2b[a0:a1])
-                    g = step(s, *rows, beta, _below_or_inf(below), g2 is not None)
-                    grad_za[a0:a1].addmm_(g, zr_t, alpha=spec.inv_t)
-                    grad_zr[r0:r1].addmm_(g.T, za_t)
-            if spec.blocks:  # the positives' gradient, added in place: no second M x D buffer
-                add_block_grad_(grad_za, za, grad_pos, spec.blocks, spec.inv_t)
+            grad_za, grad_zr = _tilt_sweep(ctx, za, zr, ka, kr, kept, grad)
+            if ctx.spec.blocks:  # the positives' gradient, added in place: no second M x D buffer
+                add_block_grad_(grad_za, za, grad_pos, ctx.spec.blocks, ctx.spec.inv_t)
             return grad_za, None if ctx.shared else grad_zr, None, None, None
+
+
+class _TiledLabelTerms(torch.autograd.Function):
+    """``(loss_sum, num_pos, weighted)`` for positives other than the block layout's views (label positives,
+    or any positives of the generic layout) with a built-in hardening and no debiasing, in one function: the
+    forward pass of :func:`_tilt_pass`, then a second pass for l_ip = logaddexp(s_ip, log K E_i) - s_ip that
+    also sums dl/dlog E_i = sigmoid(log K E_i - s_ip) per anchor; the backward recomputes each tile once for
+    both gradients (three tile products instead of six for :class:`_TiledLogTiltedMean` followed by
+    :class:`_TiledPairTerms`)."""
+
+    @staticmethod
+    def forward(ctx, za, zr, ka, kr, spec, pspec):  # type: ignore[override]
+        log_e, kept = _tilt_setup(ctx, za, zr, ka, kr, spec)
+        c = za.shape[0]
+        log_ke = pspec.log_k + log_e
+        loss_sum, num_pos, dlog = za.new_zeros(c), za.new_zeros(c), za.new_zeros(c)
+        for a0, a1 in _spans(c, spec.tile):
+            za_t = za[a0:a1] * spec.inv_t
+            for r0, r1 in _spans(zr.shape[0], spec.tile):
+                pos = _positive_mask(pspec.keys, pspec.pos_ok, pspec.positives, a0, a1, r0, r1, za.device)
+                counts = pos.sum(1, dtype=za.dtype)
+                if not bool(counts.any()):
+                    continue
+                num_pos[a0:a1] += counts
+                s = za_t @ zr[r0:r1].T
+                ok = pos & kept[a0:a1, None]
+                le = log_ke[a0:a1, None]
+                loss_sum[a0:a1] += torch.where(ok, torch.logaddexp(s, le) - s, 0.0).sum(1)
+                dlog[a0:a1] += torch.where(ok, torch.sigmoid(le - s), 0.0).sum(1)
+        ctx.pspec = pspec
+        ctx.save_for_backward(za, zr, ka, kr, kept, log_ke, dlog)
+        ctx.mark_non_differentiable(num_pos)
+        return loss_sum, num_pos, kept
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad, _, __):  # type: ignore[override]
+        za, zr, ka, kr, kept, log_ke, dlog = ctx.saved_tensors
+        with _full_precision(za.device):
+            grad_za, grad_zr = _tilt_sweep(ctx, za, zr, ka, kr, kept, grad * dlog, pair=(ctx.pspec, log_ke, grad))
+            return grad_za, None if ctx.shared else grad_zr, None, None, None, None
 
 
 class _TiledUserLogTiltedMean(torch.autograd.Function):
@@ -507,18 +578,24 @@ def terms(
     c = za.shape[0]
     ka, kr = (keys.ya, keys.yr) if negatives == "other_class" else (keys.ua, keys.ur)
     view_blocks = blocks if blocks and positives == "views" else None
-    log_e, weighted, s_pos = log_tilted_mean(
-        za, zr, ka, kr, hardening, inv_t=inv_t, detach_weights=detach_weights, tile=tile, blocks=view_blocks
-    )
-
-    if view_blocks:
-        log_ke = log_debiased(log_k, log_e[:, None], s_pos, debias, inv_t) if debias > 0 else log_k + log_e[:, None]
-        pair = torch.where(weighted[:, None], torch.logaddexp(s_pos, log_ke) - s_pos, 0.0)
-        loss_sum = pair.sum(1)
-        num_pos = za.new_full((c,), float(blocks - 1))
+    pair_spec = _PairSpec(keys, pos_ok, positives, inv_t, log_k, debias, tile)
+    builtin = hardening is None or isinstance(hardening, (ExponentialTilt, Threshold))
+    if not view_blocks and debias == 0 and builtin and not use_triton(za, zr):
+        spec = _Spec(hardening, inv_t, tile, detach_weights)
+        loss_sum, num_pos, weighted = _TiledLabelTerms.apply(za, zr, ka, kr, spec, pair_spec)
     else:
-        spec = _PairSpec(keys, pos_ok, positives, inv_t, log_k, debias, tile)
-        loss_sum, num_pos = _TiledPairTerms.apply(za, zr, log_e, weighted, spec)
+        log_e, weighted, s_pos = log_tilted_mean(
+            za, zr, ka, kr, hardening, inv_t=inv_t, detach_weights=detach_weights, tile=tile, blocks=view_blocks
+        )
+        if view_blocks:
+            log_ke = log_k + log_e[:, None]
+            if debias > 0:
+                log_ke = log_debiased(log_k, log_e[:, None], s_pos, debias, inv_t)
+            pair = torch.where(weighted[:, None], torch.logaddexp(s_pos, log_ke) - s_pos, 0.0)
+            loss_sum = pair.sum(1)
+            num_pos = za.new_full((c,), float(blocks - 1))
+        else:
+            loss_sum, num_pos = _TiledPairTerms.apply(za, zr, log_e, weighted, pair_spec)
     valid = (num_pos > 0) & weighted
 
     stats = None
