@@ -271,7 +271,22 @@ def test_image_report_figures(tmp_path, saved):
     assert check_integer_epochs(curves) == 2
     groups = [t.get_text() for t in bars.axes[0].get_xticklabels()]
     assert groups[0].startswith("CIFAR-10") and len(groups) == 2
-    assert "raw pixels" in legend_labels(paired), "the raw-pixel control is compared with the untrained one too"
+    assert "raw pixels (control)" in legend_labels(paired), "the raw-pixel control is compared with the untrained one"
+    assert _legend_colours(paired)["UCL"] == _legend_colours(bars)["UCL"], "a method keeps its colour across figures"
+    assert _legend_colours(paired)["SCL"] == _legend_colours(bars)["SCL"]
+
+
+def _legend_colours(fig) -> dict[str, tuple]:
+    """Legend label -> the RGBA colour of its handle (a bar's face or a marker's face)."""
+    import matplotlib.colors as mcolors
+    from matplotlib.patches import Patch
+
+    out = {}
+    for legend in _legends(fig):
+        for handle, text in zip(legend.legend_handles, legend.get_texts(), strict=True):
+            colour = handle.get_facecolor() if isinstance(handle, Patch) else handle.get_color()
+            out[text.get_text()] = tuple(round(float(c), 3) for c in mcolors.to_rgba(colour))
+    return out
 
 
 def _diagnostic_rows() -> tuple[list[dict], list[dict]]:

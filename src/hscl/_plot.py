@@ -203,23 +203,30 @@ def paired_chart(
     title: str,
     ylabel: str,
     empty: str = "no paired rows",
+    controls: Collection[str] = (),
 ) -> Path:
     """Paired differences as dot-and-whisker plots: one group per entry of ``groups``, one dot per series
     (label -> (means, lows, highs): the mean difference and its interval; NaN where there is none), a line at
-    zero (no difference). ``empty`` is written on the axes when no series has a point. The legend sits outside
-    the axes. Written atomically as PNG; returns ``path``."""
+    zero (no difference). The series named in ``controls`` are grey, labelled "(control)", and the others take
+    the colour cycle in order, as in :func:`bar_chart`, so that a method has the same colour in both charts.
+    ``empty`` is written on the axes when no series has a point. The legend sits outside the axes. Written
+    atomically as PNG; returns ``path``."""
     import numpy as np
 
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(max(6, 1.5 * len(groups)), 4.2))
     _, offsets = _offsets(len(series))
+    greys = iter(["0.45", "0.65", "0.3", "0.8"] * len(series))
+    colours = iter(f"C{k}" for k in range(len(series)))
     for offset, (label, (means, lows, highs)) in zip(offsets, series.items(), strict=True):
         m, lo, hi = (np.asarray(v, dtype=float) for v in (means, lows, highs))
         keep = np.isfinite(m) & np.isfinite(lo) & np.isfinite(hi)
+        colour = next(greys) if label in controls else next(colours)
+        shown = f"{label} (control)" if label in controls and "control" not in label else label
         if keep.any():
             xs = np.arange(len(groups))[keep] + offset
             yerr = [m[keep] - lo[keep], hi[keep] - m[keep]]
-            ax.errorbar(xs, m[keep], yerr=yerr, fmt="o", ms=3, capsize=2, label=label)
+            ax.errorbar(xs, m[keep], yerr=yerr, fmt="o", ms=3, capsize=2, label=shown, color=colour)
     ax.axhline(0, color="black", lw=0.8)
     _group_ticks(ax, groups)
     ax.set_xlim(-0.5, len(groups) - 0.5)

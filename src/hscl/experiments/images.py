@@ -445,6 +445,7 @@ def _paired_figure(path: Path, groups: Sequence[str], datasets: Sequence[str], a
         title="Images: paired difference to the untrained encoder (mean, 95% t interval over seeds)",
         ylabel="top-1 − untrained encoder (points)",
         empty="no seed paired with the untrained encoder (or a single seed: no interval)",
+        controls=[label(m) for m in present if m in CONTROLS],
     )
 
 
