@@ -878,4 +878,5 @@ def _paired_figure(path: Path, rows, datasets, entries, folds: int, labels=ENTRI
         title="Paired difference to the untrained encoder (mean, 95% corrected-t interval)",
         ylabel=f"accuracy − untrained {model} (points)",
         empty="no rows paired with the untrained control",
+        controls=[labels[c] for c in CONTROLS],
     )
