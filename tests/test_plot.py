@@ -207,7 +207,8 @@ def test_graph_report_figures(tmp_path, saved):
         labels = legend_labels(fig)
         assert r"H-UCL ($\beta$=1)" in labels and r"H-SCL ($\tau$=$e^{-0.5}$), label pos." in labels
     assert "GIN, untrained (control)" in legend_labels(bars), "the controls are in the bar chart, marked"
-    assert "WL subtree kernel" in legend_labels(paired), "the paired differences include the other controls"
+    assert "WL subtree kernel (control)" in legend_labels(paired), "the paired differences include the other controls"
+    assert _legend_colours(paired)["UCL"] == _legend_colours(bars)["UCL"], "a method keeps its colour across figures"
     assert [t.get_text() for t in paired.axes[0].get_xticklabels()] == ["MUTAG", "PROTEINS"]
 
 
