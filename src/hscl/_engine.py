@@ -386,7 +386,7 @@ def _chunk_terms(
         log_ke = _tiled.log_debiased(log_k, log_e[pi], s_pos, debias, inv_t)
     else:
         log_ke = log_k + log_e[pi]
-    pair = torch.where(valid[pi], torch.logaddexp(s_pos, log_ke) - s_pos, 0.0)
+    pair = _tiled.pair_losses(s_pos, log_ke, valid[pi])
     loss_sum = scores.new_zeros(c).index_add(0, pi, pair)
 
     stats = None
@@ -475,29 +475,7 @@ def terms(
     the backward pass instead of keeping its [chunk, R] intermediates), the same values and gradients.
     ``backend="tiled"`` (resolved by :func:`resolve_backend`): :func:`hscl._tiled.terms`, memory
     O(M D + tile_size^2)."""
-    if backend == "tiled":
-        if blocks:  # the instance key of reference position j is its sample, j // V
-            ua = ia // blocks
-            ur = torch.arange(zr.shape[0], device=zr.device) // blocks
-        parts = _tiled.terms(
-            za,
-            zr,
-            _tiled.Keys(ya, yr, ua, ur, ia),
-            pos_ok,
-            blocks=blocks,
-            negatives=negatives,
-            positives=positives,
-            hardening=hardening,
-            inv_t=inv_t,
-            log_k=log_k,
-            debias=debias,
-            detach_weights=detach_weights,
-            want_stats=want_stats,
-            tile=tile_size,
-        )
-        return Terms(*parts)
-    fn = partial(
-        _chunk_terms,
+    options = dict(
         blocks=blocks,
         negatives=negatives,
         positives=positives,
@@ -508,6 +486,12 @@ def terms(
         detach_weights=detach_weights,
         want_stats=want_stats,
     )
+    if backend == "tiled":
+        if blocks:  # the instance key of reference position j is its sample, j // V
+            ua = ia // blocks
+            ur = torch.arange(zr.shape[0], device=zr.device) // blocks
+        return Terms(*_tiled.terms(za, zr, _tiled.Keys(ya, yr, ua, ur, ia), pos_ok, **options, tile=tile_size))
+    fn = partial(_chunk_terms, **options)
     c = za.shape[0]
     if chunk_size is None or chunk_size >= c:
         return fn(za, ua, ya, ia, zr, ur, yr, pos_ok)

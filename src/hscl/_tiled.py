@@ -75,6 +75,16 @@ def log_debiased(log_k: float, log_e: Tensor, s_pos: Tensor, tau_plus: float, in
     return log_k + torch.where(wins, first, floor)
 
 
+def pair_losses(s_pos: Tensor, log_ke: Tensor, ok: Tensor) -> Tensor:
+    """l_ip = log(1 + K E_i e^{-s_ip}) = logaddexp(s_ip, log K E_i) - s_ip where ``ok``, 0 elsewhere."""
+    return torch.where(ok, torch.logaddexp(s_pos, log_ke) - s_pos, 0.0)
+
+
+def _builtin(hardening) -> bool:
+    """None, ExponentialTilt or Threshold: the hardenings with fused kernels (the rest are user functions)."""
+    return hardening is None or isinstance(hardening, (ExponentialTilt, Threshold))
+
+
 def log_weights(hardening, scores: Tensor) -> Tensor:
     """w = log eta(s) for any hardening (0 without one)."""
     if hardening is None:
@@ -311,7 +321,7 @@ class _TiledLabelTerms(torch.autograd.Function):
                 s = za_t @ zr[r0:r1].T
                 ok = pos & kept[a0:a1, None]
                 le = log_ke[a0:a1, None]
-                loss_sum[a0:a1] += torch.where(ok, torch.logaddexp(s, le) - s, 0.0).sum(1)
+                loss_sum[a0:a1] += pair_losses(s, le, ok).sum(1)
                 dlog[a0:a1] += torch.where(ok, torch.sigmoid(le - s), 0.0).sum(1)
         ctx.pspec = pspec
         ctx.save_for_backward(za, zr, ka, kr, kept, log_ke, dlog)
@@ -406,7 +416,7 @@ def log_tilted_mean(
     the columns j with ``kr[j] != ka[i]`` (and, for a threshold, s_ij >= log tau); ``(log_e, weighted, s_pos)``,
     ``s_pos`` the view positives' scores of :func:`block_scores` when ``blocks`` (V) is given, else ``None``."""
     spec = _Spec(hardening, inv_t, tile, detach_weights, blocks)
-    if hardening is None or isinstance(hardening, (ExponentialTilt, Threshold)):
+    if _builtin(hardening):
         if not use_triton(za, zr):
             log_e, weighted, s_pos = _TiledLogTiltedMean.apply(za, zr, ka, kr, spec)
             return log_e, weighted, s_pos if blocks else None
@@ -444,8 +454,7 @@ def _pair_tile(za_t, zr_t, log_e_t, weighted_t, span, spec) -> Tensor:
         log_ke = log_debiased(spec.log_k, log_e, s, spec.debias, spec.inv_t)
     else:
         log_ke = spec.log_k + log_e
-    ok = pos & weighted_t[:, None]
-    return torch.where(ok, torch.logaddexp(s, log_ke) - s, 0.0).sum(1)
+    return pair_losses(s, log_ke, pos & weighted_t[:, None]).sum(1)
 
 
 def _positive_mask(keys: Keys, pos_ok, positives, a0, a1, r0, r1, device) -> Tensor:
@@ -579,8 +588,7 @@ def terms(
     ka, kr = (keys.ya, keys.yr) if negatives == "other_class" else (keys.ua, keys.ur)
     view_blocks = blocks if blocks and positives == "views" else None
     pair_spec = _PairSpec(keys, pos_ok, positives, inv_t, log_k, debias, tile)
-    builtin = hardening is None or isinstance(hardening, (ExponentialTilt, Threshold))
-    if not view_blocks and debias == 0 and builtin and not use_triton(za, zr):
+    if not view_blocks and debias == 0 and _builtin(hardening) and not use_triton(za, zr):
         spec = _Spec(hardening, inv_t, tile, detach_weights)
         loss_sum, num_pos, weighted = _TiledLabelTerms.apply(za, zr, ka, kr, spec, pair_spec)
     else:
@@ -591,8 +599,7 @@ def terms(
             log_ke = log_k + log_e[:, None]
             if debias > 0:
                 log_ke = log_debiased(log_k, log_e[:, None], s_pos, debias, inv_t)
-            pair = torch.where(weighted[:, None], torch.logaddexp(s_pos, log_ke) - s_pos, 0.0)
-            loss_sum = pair.sum(1)
+            loss_sum = pair_losses(s_pos, log_ke, weighted[:, None]).sum(1)
             num_pos = za.new_full((c,), float(blocks - 1))
         else:
             loss_sum, num_pos = _TiledPairTerms.apply(za, zr, log_e, weighted, pair_spec)
