@@ -27,6 +27,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from unittest import mock
 
 import torch
 
@@ -162,15 +163,8 @@ def make_steps(m: int, dim: int, classes: int, device, chunk_size=None):
     def hscl_step(compiled=False, **kw):
         def step():
             zz = z.detach().requires_grad_(True)
-            before = os.environ.get("HSCL_COMPILE")
-            os.environ["HSCL_COMPILE"] = "1" if compiled else "0"
-            try:
+            with mock.patch.dict(os.environ, {"HSCL_COMPILE": "1" if compiled else "0"}):
                 contrastive_loss(zz, y, **kw).backward()
-            finally:
-                if before is None:
-                    del os.environ["HSCL_COMPILE"]
-                else:
-                    os.environ["HSCL_COMPILE"] = before
 
         return step
 

@@ -155,3 +155,17 @@ def batch(tmp_path_factory):
 
     ds = load_tu("MUTAG", cache=tmp_path_factory.mktemp("c"))
     return next(iter(DataLoader(list(ds), batch_size=64)))
+
+
+def saved_storages(fn, x: torch.Tensor) -> set[int]:
+    """The storages of the tensors of ``x``'s size that autograd keeps for the backward pass of ``fn(x)``."""
+    kept = set()
+
+    def pack(t):
+        if t.numel() == x.numel():
+            kept.add(t.untyped_storage().data_ptr())
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn(x)
+    return kept

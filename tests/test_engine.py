@@ -4,6 +4,8 @@ block layout's. Both layouts' values and gradients are checked against the refer
 
 import torch
 
+from tests.conftest import saved_storages
+
 
 def test_stats_on_the_generic_layout():
     """Stats with a repeated instance id (the generic layout, not the block one) are returned, and asking for them
@@ -19,20 +21,6 @@ def test_stats_on_the_generic_layout():
     assert torch.equal(value, HSCL(queue_size=16)(z, y, instance_ids=ids))
 
 
-def _saved_row_matrices(fn, x: torch.Tensor) -> set[int]:
-    """The storages of the [N, D]-sized tensors autograd keeps for the backward pass of ``fn(x)``."""
-    kept = set()
-
-    def pack(t):
-        if t.numel() == x.numel():
-            kept.add(t.untyped_storage().data_ptr())
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        fn(x)
-    return kept
-
-
 def test_l2_normalize_keeps_only_its_input_and_output():
     """The backward of :func:`hscl._engine.l2_normalize` keeps x and its output, not y = x / 2^k as well (one
     [N, D] copy fewer than autograd's composite)."""
@@ -40,7 +28,7 @@ def test_l2_normalize_keeps_only_its_input_and_output():
 
     x = torch.randn(64, 8, requires_grad=True)
     out = []
-    kept = _saved_row_matrices(lambda t: out.append(l2_normalize(t)), x)
+    kept = saved_storages(lambda t: out.append(l2_normalize(t)), x)
     assert kept == {x.untyped_storage().data_ptr(), out[0].untyped_storage().data_ptr()}
 
 
