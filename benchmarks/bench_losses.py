@@ -262,6 +262,9 @@ def main(argv=None) -> int:
     ap.add_argument("--note", default="", help="a line for the results file (e.g. what else ran)")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "losses_cpu")
     args = ap.parse_args(argv)
+    for flag in ("large", "huge"):
+        if getattr(args, flag) < 0 or getattr(args, flag) % 2:
+            ap.error(f"--{flag} must be an even number of embeddings (0 to skip), got {getattr(args, flag)}")
     device = torch.device(args.device)
 
     if args.memory_only is not None:
